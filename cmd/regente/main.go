@@ -1,0 +1,81 @@
+// Command regente is a Kubernetes distribution in one binary. main only
+// dispatches on argv[0] and the first argument; every verb lives in pkg/cli.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"k8s.io/klog/v2"
+
+	serververb "regente.io/regente/pkg/cli/server"
+	kubectlverb "regente.io/regente/pkg/cli/kubectl"
+	"regente.io/regente/pkg/version"
+)
+
+const usage = `regente: Kubernetes in one binary.
+
+Usage:
+  regente server [flags]    run the control plane (see regente server --help)
+  regente kubectl [args]    run kubectl against the local cluster
+  regente --version         print regente, Kubernetes, kine and Go versions
+  regente help              print this help
+
+A symlink named kubectl to this binary behaves as "regente kubectl".
+`
+
+func main() {
+	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:]))
+}
+
+func run(prog string, args []string) int {
+	if prog == "kubectl" {
+		kubectlverb.Run(args)
+		return 0
+	}
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return runServer(args[1:])
+	case "kubectl":
+		kubectlverb.Run(args[1:])
+		return 0
+	case "--version", "-v", "version":
+		version.Print(os.Stdout)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "regente: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func runServer(args []string) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		klog.InfoS("Stopping on signal; a second signal exits at once", "signal", sig.String())
+		cancel()
+		<-signals
+		os.Exit(1)
+	}()
+	err := serververb.Run(ctx, args, os.Stdout)
+	klog.Flush()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "regente server: %v\n", err)
+		return 1
+	}
+	return 0
+}

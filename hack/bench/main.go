@@ -1,0 +1,251 @@
+// Command bench measures regente the way the issues state their targets and
+// prints one table: binary size, cold and warm start to /readyz (median of
+// N), idle RSS after 60 s, and configmap create throughput and latency at
+// concurrency 1 and 16. It starts the real binary on a temp data dir and
+// loopback ports; it is a benchmark, not a test, and asserts nothing.
+//
+// Usage (as root): go run ./hack/bench [-bin bin/regente] [-runs 5] [-idle 60s]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+type row struct{ metric, value, target string }
+
+func main() {
+	bin := flag.String("bin", "bin/regente", "regente binary")
+	runs := flag.Int("runs", 5, "start-time samples")
+	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
+	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
+	flag.Parse()
+	if err := run(*bin, *runs, *idle, *writes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, runs int, idle, writes time.Duration) error {
+	bin, _ = filepath.Abs(bin)
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return err
+	}
+	rows := []row{{"binary size (stripped)", fmt.Sprintf("%d bytes (%.1f MiB)", fi.Size(), float64(fi.Size())/(1<<20)), "-"}}
+
+	var cold, warm []time.Duration
+	for i := 0; i < runs; i++ {
+		s, err := newInstance(bin)
+		if err != nil {
+			return err
+		}
+		d, err := s.start()
+		if err != nil {
+			return fmt.Errorf("cold start %d: %w", i, err)
+		}
+		cold = append(cold, d)
+		s.stop()
+		d, err = s.start()
+		if err != nil {
+			return fmt.Errorf("warm start %d: %w", i, err)
+		}
+		warm = append(warm, d)
+		s.stop()
+		os.RemoveAll(s.dir)
+		fmt.Fprintf(os.Stderr, "start run %d: cold %s warm %s\n", i+1, cold[i].Round(time.Millisecond), warm[i].Round(time.Millisecond))
+	}
+	rows = append(rows,
+		row{fmt.Sprintf("cold start to /readyz (median of %d)", runs), median(cold).Round(time.Millisecond).String(), "-"},
+		row{fmt.Sprintf("warm start to /readyz (median of %d)", runs), median(warm).Round(time.Millisecond).String(), "≤ 5s"},
+	)
+
+	s, err := newInstance(bin)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.dir)
+	if _, err := s.start(); err != nil {
+		return err
+	}
+	defer s.stop()
+	fmt.Fprintf(os.Stderr, "idling %s for RSS\n", idle)
+	time.Sleep(idle)
+	rss, err := rssOf(s.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{fmt.Sprintf("server RSS after %s idle", idle), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "≤ 300 MiB"})
+
+	for _, c := range []int{1, 16} {
+		n, p50, p99, err := s.createLoad(c, writes)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("configmap creates, concurrency %d", c),
+			fmt.Sprintf("%.0f/s (p50 %s, p99 %s)", float64(n)/writes.Seconds(), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)), "-"})
+	}
+
+	fmt.Printf("\n| metric | value | target |\n| --- | --- | --- |\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s |\n", r.metric, r.value, r.target)
+	}
+	return nil
+}
+
+type instance struct {
+	bin, dir, kubeconfig string
+	port                 int
+	cmd                  *exec.Cmd
+}
+
+func newInstance(bin string) (*instance, error) {
+	dir, err := os.MkdirTemp("", "regente-bench-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), nil, 0o600); err != nil {
+		return nil, err
+	}
+	return &instance{bin: bin, dir: dir, port: port, kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}, nil
+}
+
+// start runs the server and returns the time until /readyz answers ok.
+func (s *instance) start() (time.Duration, error) {
+	log, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	s.cmd = exec.Command(s.bin, "server", "--config", filepath.Join(s.dir, "config.yaml"),
+		"--data-dir", filepath.Join(s.dir, "data"), "--https-listen-port", strconv.Itoa(s.port),
+		"--bind-address", "127.0.0.1", "--node-ip", "127.0.0.1", "--write-kubeconfig", s.kubeconfig, "--disable-agent")
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	begin := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return 0, err
+	}
+	for time.Since(begin) < 2*time.Minute {
+		if s.readyz() {
+			return time.Since(begin), nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("not ready after 2m; see %s/server.log", s.dir)
+}
+
+func (s *instance) readyz() bool {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		return false
+	}
+	cfg.Timeout = time.Second
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
+	body, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(context.Background())
+	return err == nil && strings.TrimSpace(string(body)) == "ok"
+}
+
+func (s *instance) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (s *instance) createLoad(concurrency int, d time.Duration) (int, time.Duration, time.Duration, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	cfg.QPS, cfg.Burst = 100000, 100000
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ns := fmt.Sprintf("bench-c%d", concurrency)
+	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return 0, 0, 0, err
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := 0; w < concurrency; w++ {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w%d-%d", w, i)}, Data: map[string]string{"k": "v"}}
+				t0 := time.Now()
+				_, err := c.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lat = append(lat, time.Since(t0))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, 0, 0, fmt.Errorf("create configmap: %w", firstErr)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return len(lat), lat[len(lat)/2], lat[len(lat)*99/100], nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// rssOf reads VmRSS of pid from /proc.
+func rssOf(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}

@@ -1,0 +1,12 @@
+# Sourced by every hack/ script and .ci/run: ONE set of Go build settings,
+# because changing any of them (cgo, tags, trimpath) throws the whole build
+# cache away and costs a cold build (~12 minutes on 2 cores).
+#
+# cgo is on for SQLite (mattn/go-sqlite3, kine's default driver); netgo and
+# osusergo keep the binary static without glibc's NSS, and
+# sqlite_omit_load_extension drops SQLite's dlopen. A script that needs more
+# tags (the integration tests) passes "-tags=${GO_TAGS},<more>": a -tags on
+# the command line replaces the one in GOFLAGS.
+export CGO_ENABLED=1
+export GO_TAGS="netgo,osusergo,sqlite_omit_load_extension"
+export GOFLAGS="-trimpath -tags=${GO_TAGS}"

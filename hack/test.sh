@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the tests: `hack/test.sh` runs all, `unit` or `integration` one kind.
+# Integration tests need root and bin/regente (make build); set
+# REGENTE_INTEGRATION_REQUIRED=1 to fail instead of skip when they can't run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/env.sh
+what=${1:-all}
+
+if [[ $what == all || $what == unit ]]; then
+  echo "== unit tests (go test -short ./...)"
+  go test -short -count=1 ./...
+fi
+if [[ $what == all || $what == integration ]]; then
+  echo "== integration tests (real binary, root)"
+  go test -tags="${GO_TAGS},integration" -count=1 -timeout=40m -v ./tests/integration/
+fi

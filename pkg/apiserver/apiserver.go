@@ -1,0 +1,198 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+)
+
+// Config is what the apiserver needs from the server's options.
+type Config struct {
+	BindAddress      string
+	AdvertiseAddress string
+	Port             int
+	ServiceCIDR      string
+	ClusterDomain    string
+	EtcdServers      string
+	PKI              *certs.PKI
+	// ConfigDir holds files generated for the apiserver (authentication config).
+	ConfigDir string
+	// ExtraArgs are the user's --kube-apiserver-arg values, "--key=value".
+	ExtraArgs []string
+}
+
+// APIServer is the kube-apiserver component.
+type APIServer struct {
+	cfg     Config
+	opts    *options.ServerRunOptions
+	errCh   chan error
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+var (
+	_ component.Component = (*APIServer)(nil)
+	_ component.Ready     = (*APIServer)(nil)
+	_ component.Failer    = (*APIServer)(nil)
+)
+
+// New returns the apiserver component.
+func New(cfg Config) *APIServer {
+	return &APIServer{cfg: cfg, errCh: make(chan error, 1), stopped: make(chan struct{})}
+}
+
+// Name implements component.Component.
+func (a *APIServer) Name() string { return "apiserver" }
+
+// Init writes the authentication config and parses the flags, so a bad
+// --kube-apiserver-arg is reported before anything starts.
+func (a *APIServer) Init(context.Context) error {
+	authnFile := filepath.Join(a.cfg.ConfigDir, "authentication-config.yaml")
+	if err := writeFile(authnFile, authenticationConfig); err != nil {
+		return err
+	}
+	opts := options.NewServerRunOptions()
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	for _, f := range opts.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
+	args := component.MergeArgs(a.defaultArgs(authnFile), a.cfg.ExtraArgs)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse kube-apiserver flags (check --kube-apiserver-arg): %w", err)
+	}
+	a.opts = opts
+	return nil
+}
+
+func (a *APIServer) defaultArgs(authnFile string) []string {
+	p := a.cfg.PKI
+	issuer := "https://kubernetes.default.svc." + a.cfg.ClusterDomain
+	return []string{
+		"--advertise-address=" + a.cfg.AdvertiseAddress,
+		"--bind-address=" + a.cfg.BindAddress,
+		"--secure-port=" + strconv.Itoa(a.cfg.Port),
+		"--etcd-servers=" + a.cfg.EtcdServers,
+		"--storage-backend=etcd3",
+		"--service-cluster-ip-range=" + a.cfg.ServiceCIDR,
+		"--service-node-port-range=30000-32767",
+		"--allow-privileged=true",
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--authentication-config=" + authnFile,
+		"--client-ca-file=" + p.ClientCA.Cert,
+		"--tls-cert-file=" + p.APIServerServing.Cert,
+		"--tls-private-key-file=" + p.APIServerServing.Key,
+		"--kubelet-client-certificate=" + p.APIServerKubelet.Cert,
+		"--kubelet-client-key=" + p.APIServerKubelet.Key,
+		"--kubelet-certificate-authority=" + p.ServerCA.Cert,
+		"--proxy-client-cert-file=" + p.AuthProxy.Cert,
+		"--proxy-client-key-file=" + p.AuthProxy.Key,
+		"--requestheader-client-ca-file=" + p.RequestHeaderCA.Cert,
+		"--requestheader-allowed-names=system:auth-proxy",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--service-account-issuer=" + issuer,
+		"--api-audiences=" + issuer,
+		"--service-account-key-file=" + p.ServiceAccountKey,
+		"--service-account-signing-key-file=" + p.ServiceAccountKey,
+		"--cert-dir=" + filepath.Join(a.cfg.ConfigDir, "cert"),
+		"--profiling=false",
+	}
+}
+
+// Start completes the options and runs the server until Stop.
+func (a *APIServer) Start(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "apiserver")
+	if err := a.opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("apply feature gates: %w", err)
+	}
+	// The loopback clients would otherwise log every deprecation warning
+	// the server sends to itself.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	runCtx, cancel := context.WithCancel(klog.NewContext(context.WithoutCancel(ctx), logger))
+	a.cancel = cancel
+	completed, err := a.opts.Complete(runCtx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("complete kube-apiserver options: %w", err)
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		cancel()
+		return fmt.Errorf("validate kube-apiserver options (check --kube-apiserver-arg): %w", utilerrors.NewAggregate(errs))
+	}
+	go func() {
+		defer close(a.stopped)
+		err := app.Run(runCtx, completed)
+		if runCtx.Err() == nil {
+			if err == nil {
+				err = fmt.Errorf("exited")
+			}
+			a.errCh <- err
+		}
+	}()
+	return nil
+}
+
+// Ready waits for /readyz to answer ok.
+func (a *APIServer) Ready(ctx context.Context) error {
+	host := a.cfg.BindAddress
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	url := "https://" + net.JoinHostPort(host, strconv.Itoa(a.cfg.Port)) + "/readyz"
+	return waitReady(ctx, url, a.cfg.PKI, a.errCh)
+}
+
+// Err implements component.Failer.
+func (a *APIServer) Err() <-chan error { return a.errCh }
+
+// Stop cancels the server and waits for its graceful shutdown.
+func (a *APIServer) Stop(ctx context.Context) error {
+	if a.cancel == nil {
+		return nil
+	}
+	a.cancel()
+	select {
+	case <-a.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for kube-apiserver to stop: %w", ctx.Err())
+	}
+}
+
+// authenticationConfig lets anonymous requests reach only the health
+// endpoints; every other anonymous request gets 401 rather than the 403 an
+// RBAC-filtered anonymous user would get.
+const authenticationConfig = `apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /livez
+  - path: /readyz
+  - path: /healthz
+`
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

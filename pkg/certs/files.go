@@ -1,0 +1,161 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// LoadCertificate reads the first CERTIFICATE block of a PEM file.
+func LoadCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *fs.PathError already names the file
+	}
+	cert, err := parseCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate %s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// CAHash returns the hex SHA-256 of the CA certificate file's bytes, as
+// joining nodes pin it. It hashes the file, not the DER, so it changes only
+// when the file does.
+func CAHash(caCertPath string) (string, error) {
+	b, err := os.ReadFile(caCertPath)
+	if err != nil {
+		return "", fmt.Errorf("hash CA certificate: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func loadKey(path string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // *fs.PathError already names the file
+	}
+	key, err := parseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("parse key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+func exists(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("stat %s: %w", path, err)
+}
+
+// ensureDir creates dir and tightens an existing one: it holds CA keys.
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("chmod %s: %w", dir, err)
+	}
+	return nil
+}
+
+// fixKeyMode tightens a reused key file that someone loosened; chmod leaves
+// the contents and mtime alone, so it does not count as a change.
+func fixKeyMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if fi.Mode().Perm() == 0o600 {
+		return nil
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return nil
+}
+
+type file struct {
+	path string
+	data []byte
+	mode os.FileMode
+}
+
+// writeFiles writes every file atomically: all contents are staged and synced
+// in temp files next to their targets before any rename, so a crash never
+// leaves a half-written file and the renames of a pair land back to back.
+func writeFiles(files ...file) error {
+	tmps := make([]string, 0, len(files))
+	renamed := 0
+	defer func() {
+		for _, t := range tmps[renamed:] {
+			os.Remove(t)
+		}
+	}()
+	for _, f := range files {
+		t, err := stage(f)
+		if err != nil {
+			return err
+		}
+		tmps = append(tmps, t)
+	}
+	for i, f := range files {
+		if err := os.Rename(tmps[i], f.path); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		renamed++
+	}
+	if len(files) > 0 {
+		return syncDir(filepath.Dir(files[0].path))
+	}
+	return nil
+}
+
+func stage(f file) (string, error) {
+	// CreateTemp makes the file 0600, so key bytes are never world-readable.
+	t, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", f.path, err)
+	}
+	_, err = t.Write(f.data)
+	if err == nil {
+		err = t.Chmod(f.mode)
+	}
+	if err == nil {
+		err = t.Sync()
+	}
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(t.Name())
+		return "", fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return t.Name(), nil
+}
+
+// syncDir makes the renames durable, so after a power loss the directory
+// does not point back at the old files while their replacements are synced.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package component
+
+import "context"
+
+// Component is one long-running part of a regente process.
+type Component interface {
+	// Name is the short name used in logs and errors ("apiserver").
+	Name() string
+	// Init prepares everything that can fail before anything runs: files,
+	// options, validation. It must not start goroutines that outlive it.
+	Init(ctx context.Context) error
+	// Start launches the component and returns once it runs. ctx lives as
+	// long as the process; long-running work belongs in goroutines.
+	Start(ctx context.Context) error
+	// Stop ends the component and waits for it within ctx's deadline.
+	Stop(ctx context.Context) error
+}
+
+// Ready is implemented by components that later ones must wait for.
+type Ready interface {
+	// Ready blocks until the component serves, or returns ctx's error.
+	Ready(ctx context.Context) error
+}
+
+// Failer is implemented by components that can die after Start. A value on
+// the channel ends the whole process with that error as the cause.
+type Failer interface {
+	Err() <-chan error
+}
+
+// Func adapts a one-shot step that runs when its turn in the wiring list
+// comes (for example, announcing that the API is ready) to a Component.
+func Func(name string, start func(ctx context.Context) error) Component {
+	return funcComponent{name: name, start: start}
+}
+
+type funcComponent struct {
+	name  string
+	start func(ctx context.Context) error
+}
+
+func (f funcComponent) Name() string                    { return f.name }
+func (f funcComponent) Init(context.Context) error      { return nil }
+func (f funcComponent) Start(ctx context.Context) error { return f.start(ctx) }
+func (f funcComponent) Stop(context.Context) error      { return nil }

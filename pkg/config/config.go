@@ -1,0 +1,165 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// DefaultConfigFile is read when neither --config nor REGENTE_CONFIG is given.
+// It is optional; a file named explicitly is not.
+const DefaultConfigFile = "/etc/regente/config.yaml"
+
+// Server holds every option of `regente server`. Each field is one flag; the
+// config file key is the flag name and the environment variable is REGENTE_
+// plus the upper-cased name with "-" turned into "_".
+type Server struct {
+	ConfigFile                string   // --config
+	DataDir                   string   // --data-dir
+	BindAddress               string   // --bind-address
+	HTTPSListenPort           int      // --https-listen-port
+	AdvertiseAddress          string   // --advertise-address; "" means the first node IP
+	NodeIPs                   []string // --node-ip; repeatable and comma-separated
+	NodeName                  string   // --node-name; "" means the hostname
+	TLSSANs                   []string // --tls-san; repeatable and comma-separated
+	ClusterCIDR               string   // --cluster-cidr
+	ServiceCIDR               string   // --service-cidr
+	ClusterDNS                string   // --cluster-dns; "" is filled by Complete
+	ClusterDomain             string   // --cluster-domain
+	DatastoreEndpoint         string   // --datastore-endpoint; "" means SQLite
+	WriteKubeconfig           string   // --write-kubeconfig
+	WriteKubeconfigMode       string   // --write-kubeconfig-mode, octal
+	KubeAPIServerArgs         []string // --kube-apiserver-arg; "key=value", never comma-split
+	KubeControllerManagerArgs []string // --kube-controller-manager-arg
+	KubeSchedulerArgs         []string // --kube-scheduler-arg
+	DisableAgent              bool     // --disable-agent
+	Debug                     bool     // --debug
+}
+
+// NewServer returns a Server holding the defaults.
+func NewServer() *Server {
+	return &Server{
+		ConfigFile:          DefaultConfigFile,
+		DataDir:             "/var/lib/regente",
+		BindAddress:         "0.0.0.0",
+		HTTPSListenPort:     6443,
+		ClusterCIDR:         "10.42.0.0/16",
+		ServiceCIDR:         "10.43.0.0/16",
+		ClusterDomain:       "cluster.local",
+		WriteKubeconfig:     "/etc/regente/regente.yaml",
+		WriteKubeconfigMode: "0600",
+	}
+}
+
+// AddFlags registers every option on fs, bound to s. The current field values
+// become the flag defaults, so call it on NewServer() to get the documented
+// ones.
+func (s *Server) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&s.ConfigFile, "config", s.ConfigFile, "YAML config file; <file>.d/*.yaml drop-ins apply after it in name order (env REGENTE_CONFIG)")
+	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "Absolute directory for all server state: certificates, datastore, manifests")
+	fs.StringVar(&s.BindAddress, "bind-address", s.BindAddress, "IP address the API server listens on")
+	fs.IntVar(&s.HTTPSListenPort, "https-listen-port", s.HTTPSListenPort, "Port the API server listens on")
+	fs.StringVar(&s.AdvertiseAddress, "advertise-address", s.AdvertiseAddress, "IP address the API server advertises to the cluster (default: the first node IP)")
+	fs.StringSliceVar(&s.NodeIPs, "node-ip", s.NodeIPs, "IP address of this node; repeat or comma-separate for dual-stack (default: detected)")
+	fs.StringVar(&s.NodeName, "node-name", s.NodeName, "Name of this node (default: the hostname)")
+	fs.StringSliceVar(&s.TLSSANs, "tls-san", s.TLSSANs, "Extra host name or IP for the API server certificate; repeatable, comma-separated")
+	fs.StringVar(&s.ClusterCIDR, "cluster-cidr", s.ClusterCIDR, "IP range of pod IPs")
+	fs.StringVar(&s.ServiceCIDR, "service-cidr", s.ServiceCIDR, "IP range of service cluster IPs")
+	fs.StringVar(&s.ClusterDNS, "cluster-dns", s.ClusterDNS, "IP of the cluster DNS service (default: 10th address of --service-cidr, e.g. 10.43.0.10)")
+	fs.StringVar(&s.ClusterDomain, "cluster-domain", s.ClusterDomain, "DNS domain of the cluster")
+	fs.StringVar(&s.DatastoreEndpoint, "datastore-endpoint", s.DatastoreEndpoint, "Datastore URL: postgres://, mysql://, https:// for etcd (default: SQLite in --data-dir)")
+	fs.StringVar(&s.WriteKubeconfig, "write-kubeconfig", s.WriteKubeconfig, "Where to write the admin kubeconfig")
+	fs.StringVar(&s.WriteKubeconfigMode, "write-kubeconfig-mode", s.WriteKubeconfigMode, "Octal file mode of the admin kubeconfig, e.g. 0644")
+	fs.StringArrayVar(&s.KubeAPIServerArgs, "kube-apiserver-arg", s.KubeAPIServerArgs, "Extra kube-apiserver flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&s.KubeControllerManagerArgs, "kube-controller-manager-arg", s.KubeControllerManagerArgs, "Extra kube-controller-manager flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&s.KubeSchedulerArgs, "kube-scheduler-arg", s.KubeSchedulerArgs, "Extra kube-scheduler flag as key=value; repeatable, never comma-split")
+	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
+	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
+}
+
+// Complete fills derived defaults: cluster-dns becomes the 10th address of
+// service-cidr, and leading dashes are stripped from *-arg entries. It never
+// reports bad input, so that Validate can report every problem at once; when
+// service-cidr is unusable cluster-dns stays empty and Validate says why.
+func (s *Server) Complete() error {
+	if s.ClusterDNS == "" {
+		if p, err := netip.ParsePrefix(s.ServiceCIDR); err == nil {
+			if dns, ok := nthAddr(p.Masked(), 10); ok {
+				s.ClusterDNS = dns.String()
+			}
+		}
+	}
+	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs} {
+		for i, a := range *args {
+			(*args)[i] = strings.TrimLeft(a, "-")
+		}
+	}
+	return nil
+}
+
+// nthAddr returns the address n past the network address of p, if p holds it.
+func nthAddr(p netip.Prefix, n int) (netip.Addr, bool) {
+	a := p.Addr()
+	for range n {
+		if a = a.Next(); !a.IsValid() || !p.Contains(a) {
+			return netip.Addr{}, false
+		}
+	}
+	return a, true
+}
+
+// ParseComponentArgs turns "key=value" entries into "--key=value" flags for an
+// upstream component. Empty entries are dropped: a bare "--" would end the
+// component's flag parsing. Validate rejects them anyway.
+func ParseComponentArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if a = strings.TrimLeft(a, "-"); a != "" {
+			out = append(out, "--"+a)
+		}
+	}
+	return out
+}
+
+// KubeconfigMode returns write-kubeconfig-mode as a file mode. An invalid mode
+// (which Validate reports) yields 0600, the safe choice for a file holding
+// admin credentials.
+func (s *Server) KubeconfigMode() os.FileMode {
+	m, err := strconv.ParseUint(s.WriteKubeconfigMode, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0o600
+	}
+	return os.FileMode(m)
+}
+
+// Paths is the layout of the data directory.
+type Paths struct {
+	ServerDir    string // <data-dir>/server
+	DBDir        string // <data-dir>/server/db
+	SQLiteFile   string // <data-dir>/server/db/state.db
+	TLSDir       string // <data-dir>/server/tls
+	CredDir      string // <data-dir>/server/cred: component kubeconfigs
+	ManifestsDir string // <data-dir>/server/manifests
+	KineSocket   string // <data-dir>/server/kine.sock
+	LockFile     string // <data-dir>/server/regente.lock
+}
+
+// Paths returns the data directory layout for s.DataDir.
+func (s *Server) Paths() Paths {
+	server := filepath.Join(s.DataDir, "server")
+	db := filepath.Join(server, "db")
+	return Paths{
+		ServerDir:    server,
+		DBDir:        db,
+		SQLiteFile:   filepath.Join(db, "state.db"),
+		TLSDir:       filepath.Join(server, "tls"),
+		CredDir:      filepath.Join(server, "cred"),
+		ManifestsDir: filepath.Join(server, "manifests"),
+		KineSocket:   filepath.Join(server, "kine.sock"),
+		LockFile:     filepath.Join(server, "regente.lock"),
+	}
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path is
+// 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+// Validate reports every problem with s at once, each naming the flag and the
+// fix. Call Complete first, so that derived values are filled in.
+func (s *Server) Validate() error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	cluster, clusterErr := parseCIDR("cluster-cidr", s.ClusterCIDR, "10.42.0.0/16")
+	svc, svcErr := parseCIDR("service-cidr", s.ServiceCIDR, "10.43.0.0/16")
+	errs = append(errs, clusterErr, svcErr)
+	if clusterErr == nil && svcErr == nil && cluster.Overlaps(svc) {
+		fail("--cluster-cidr %s and --service-cidr %s overlap: pick disjoint ranges, e.g. the defaults 10.42.0.0/16 and 10.43.0.0/16", cluster, svc)
+	}
+	if svcErr == nil {
+		if svc.Addr().BitLen()-svc.Bits() < 4 {
+			fail("--service-cidr %s is too small: it must hold at least 11 addresses, the 10th being the cluster DNS; use a /%d or larger range", svc, svc.Addr().BitLen()-4)
+		} else {
+			s.validateClusterDNS(svc, fail)
+		}
+	}
+
+	if s.HTTPSListenPort < 1 || s.HTTPSListenPort > 65535 {
+		fail("--https-listen-port %d is out of range: use a port between 1 and 65535, e.g. 6443", s.HTTPSListenPort)
+	}
+	checkIP := func(flag, v string) {
+		if _, err := netip.ParseAddr(v); err != nil {
+			fail("--%s %q is not an IP address: give an IPv4 or IPv6 address, e.g. 192.168.1.10", flag, v)
+		}
+	}
+	checkIP("bind-address", s.BindAddress)
+	if s.AdvertiseAddress != "" {
+		checkIP("advertise-address", s.AdvertiseAddress)
+	}
+	for _, ip := range s.NodeIPs {
+		checkIP("node-ip", ip)
+	}
+	for _, san := range s.TLSSANs {
+		if err := checkSAN(san); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	switch {
+	case s.DataDir == "":
+		fail("--data-dir is empty: set it to an absolute path, e.g. /var/lib/regente")
+	case !filepath.IsAbs(s.DataDir):
+		fail("--data-dir %q is a relative path: use an absolute path, e.g. /var/lib/regente", s.DataDir)
+	case len(s.Paths().KineSocket) > maxSocketPath:
+		fail("--data-dir %q is too long: the datastore socket %s would exceed the %d-byte limit of unix socket paths; use a shorter path", s.DataDir, s.Paths().KineSocket, maxSocketPath)
+	}
+
+	if m, err := strconv.ParseUint(s.WriteKubeconfigMode, 8, 32); err != nil || m > 0o777 {
+		fail("--write-kubeconfig-mode %q is not a file mode: give octal permissions up to 0777, e.g. 0600 (owner only) or 0644 (readable by all)", s.WriteKubeconfigMode)
+	}
+
+	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
+
+	for _, c := range []struct {
+		flag string
+		args []string
+	}{
+		{"kube-apiserver-arg", s.KubeAPIServerArgs},
+		{"kube-controller-manager-arg", s.KubeControllerManagerArgs},
+		{"kube-scheduler-arg", s.KubeSchedulerArgs},
+	} {
+		for _, a := range c.args {
+			if key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); key == "" {
+				fail("--%s %q: missing the flag name before \"=\": write name=value, e.g. v=2", c.flag, a)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseCIDR parses one CIDR flag; example is a good value to show the user.
+func parseCIDR(flag, v, example string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(v)
+	switch {
+	case err != nil && strings.Contains(v, ","):
+		return p, fmt.Errorf("--%s %q: only one range is supported (no dual-stack lists); give a single CIDR, e.g. %s", flag, v, example)
+	case err != nil:
+		return p, fmt.Errorf("--%s %q is not a CIDR: write address/prefix-length, e.g. %s", flag, v, example)
+	case p != p.Masked():
+		return p, fmt.Errorf("--%s %q has bits set after the prefix length: did you mean %s?", flag, v, p.Masked())
+	}
+	return p, nil
+}
+
+func (s *Server) validateClusterDNS(svc netip.Prefix, fail func(string, ...any)) {
+	def, _ := nthAddr(svc, 10)
+	dns, err := netip.ParseAddr(s.ClusterDNS)
+	switch {
+	case s.ClusterDNS == "":
+		fail("--cluster-dns is empty: set it, or call Complete before Validate to derive it from --service-cidr")
+	case err != nil:
+		fail("--cluster-dns %q is not an IP address: leave it empty to use the 10th address of --service-cidr (%s)", s.ClusterDNS, def)
+	case !svc.Contains(dns):
+		fail("--cluster-dns %s is outside --service-cidr %s: pick an address inside it, or leave --cluster-dns empty to use %s", dns, svc, def)
+	case dns == svc.Addr():
+		fail("--cluster-dns %s is the network address of --service-cidr %s: pick another, e.g. %s", dns, svc, def)
+	case dns == svc.Addr().Next():
+		fail("--cluster-dns %s is the first address of --service-cidr %s, which belongs to the kubernetes API service: pick another, e.g. %s", dns, svc, def)
+	}
+}
+
+// checkSAN rejects --tls-san entries that cannot be a certificate name.
+func checkSAN(san string) error {
+	switch {
+	case san == "":
+		return errors.New("--tls-san has an empty entry: remove it")
+	case strings.Contains(san, "://"):
+		host := san
+		if u, err := url.Parse(san); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		return fmt.Errorf("--tls-san %q: give a bare host name or IP without a scheme, e.g. %q", san, host)
+	case strings.ContainsAny(san, " \t\r\n"):
+		return fmt.Errorf("--tls-san %q contains whitespace: give one host name or IP per entry", san)
+	case strings.Contains(san, ","):
+		return fmt.Errorf("--tls-san %q contains a comma: give each name as its own entry (in a config file, a YAML list: tls-san: [a, b])", san)
+	}
+	return nil
+}
+
+// checkEndpoint validates --datastore-endpoint. It works on text rather than
+// net/url because valid DSNs such as mysql://u:p@tcp(host:3306)/db are not
+// valid URLs. Values are shown only through RedactEndpoint.
+func checkEndpoint(e string) error {
+	if e == "" {
+		return nil
+	}
+	supported := []string{"sqlite", "postgres", "postgresql", "mysql", "http", "https", "unix", "unixs"}
+	scheme, _, ok := strings.Cut(e, "://")
+	switch {
+	case !ok:
+		return fmt.Errorf("--datastore-endpoint %q is not a URL: write it as scheme://..., e.g. postgres://user:pass@host:5432/db, or leave it empty for SQLite", RedactEndpoint(e))
+	case !slices.Contains(supported, strings.ToLower(scheme)):
+		return fmt.Errorf("--datastore-endpoint %q: unsupported scheme %q; use one of %s", RedactEndpoint(e), RedactEndpoint(scheme), strings.Join(supported, ", "))
+	}
+	return nil
+}
+
+// RedactEndpoint returns a datastore endpoint fit for logs and errors: the
+// password in user:password@ and the value of any password= parameter become
+// "***". It over-redacts rather than risk a leak, and works on text because
+// valid DSNs are not always valid URLs.
+func RedactEndpoint(endpoint string) string {
+	prefix, rest := "", endpoint
+	if i := strings.Index(endpoint, "://"); i >= 0 {
+		prefix, rest = endpoint[:i+3], endpoint[i+3:]
+	}
+	// The last "@" ends the user info even if the password holds "@" or "/".
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+			rest = rest[:colon+1] + "***" + rest[at:]
+		}
+	}
+	const key = "password="
+	var b strings.Builder
+	b.WriteString(prefix)
+	for i := 0; i+len(key) <= len(rest); i++ {
+		if !strings.EqualFold(rest[i:i+len(key)], key) {
+			continue
+		}
+		end := i + len(key)
+		n := strings.IndexAny(rest[end:], "& ")
+		if n < 0 {
+			n = len(rest) - end
+		}
+		b.WriteString(rest[:end] + "***")
+		rest, i = rest[end+n:], -1
+	}
+	b.WriteString(rest)
+	return b.String()
+}

@@ -1,0 +1,197 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(s *Server)
+		want    []string // substrings; none means valid
+		notWant []string
+	}{
+		{name: "defaults are valid", edit: func(s *Server) {}},
+		{
+			name: "IPv6 single-stack is valid",
+			edit: func(s *Server) {
+				s.ClusterCIDR, s.ServiceCIDR, s.BindAddress, s.NodeIPs = "fd00:42::/56", "fd00:43::/112", "::", []string{"fd00::1"}
+			},
+		},
+		{
+			name: "supported endpoints and args are valid",
+			edit: func(s *Server) {
+				s.DatastoreEndpoint = "mysql://u:p@tcp(db:3306)/k8s"
+				s.KubeAPIServerArgs = []string{"v=2", "--enable-bootstrap-token-auth", "a=b=c"}
+				s.WriteKubeconfigMode = "644"
+				s.TLSSANs = []string{"k8s.example.com", "192.168.1.10"}
+			},
+		},
+		{
+			name: "bad CIDR",
+			edit: func(s *Server) { s.ClusterCIDR = "10.42.0.0" },
+			want: []string{"--cluster-cidr", `"10.42.0.0"`, "not a CIDR", "10.42.0.0/16"},
+		},
+		{
+			name: "non-canonical CIDR",
+			edit: func(s *Server) { s.ClusterCIDR = "10.42.0.1/16" },
+			want: []string{"--cluster-cidr", "did you mean 10.42.0.0/16?"},
+		},
+		{
+			name: "dual-stack list",
+			edit: func(s *Server) { s.ServiceCIDR = "10.43.0.0/16,fd00::/112" },
+			want: []string{"--service-cidr", "only one range"},
+		},
+		{
+			name: "overlapping CIDRs",
+			edit: func(s *Server) {
+				s.ClusterCIDR, s.ServiceCIDR, s.ClusterDNS = "10.0.0.0/8", "10.43.0.0/16", "10.43.0.10"
+			},
+			want: []string{"--cluster-cidr 10.0.0.0/8", "--service-cidr 10.43.0.0/16", "overlap", "disjoint"},
+		},
+		{
+			name: "service CIDR too small",
+			edit: func(s *Server) { s.ServiceCIDR, s.ClusterDNS = "10.43.0.0/29", "" },
+			want: []string{"--service-cidr 10.43.0.0/29", "too small", "/28"},
+		},
+		{
+			name: "DNS outside service CIDR",
+			edit: func(s *Server) { s.ClusterDNS = "10.44.0.10" },
+			want: []string{"--cluster-dns 10.44.0.10", "outside --service-cidr 10.43.0.0/16", "10.43.0.10"},
+		},
+		{
+			name: "DNS on the kubernetes service IP",
+			edit: func(s *Server) { s.ClusterDNS = "10.43.0.1" },
+			want: []string{"--cluster-dns 10.43.0.1", "kubernetes API service", "10.43.0.10"},
+		},
+		{
+			name: "DNS not an IP",
+			edit: func(s *Server) { s.ClusterDNS = "dns" },
+			want: []string{"--cluster-dns", `"dns"`, "not an IP"},
+		},
+		{
+			name: "port zero",
+			edit: func(s *Server) { s.HTTPSListenPort = 0 },
+			want: []string{"--https-listen-port 0", "between 1 and 65535"},
+		},
+		{
+			name: "port too high",
+			edit: func(s *Server) { s.HTTPSListenPort = 70000 },
+			want: []string{"--https-listen-port 70000"},
+		},
+		{
+			name: "bad IPs",
+			edit: func(s *Server) {
+				s.BindAddress, s.AdvertiseAddress, s.NodeIPs = "localhost", "1.2.3", []string{"10.0.0.1", "x"}
+			},
+			want: []string{`--bind-address "localhost"`, `--advertise-address "1.2.3"`, `--node-ip "x"`},
+		},
+		{
+			name: "tls-san with scheme",
+			edit: func(s *Server) { s.TLSSANs = []string{"https://k8s.example.com:6443/"} },
+			want: []string{"--tls-san", "without a scheme", `"k8s.example.com"`},
+		},
+		{
+			name: "tls-san with space, comma, empty",
+			edit: func(s *Server) { s.TLSSANs = []string{"a b", "a,b", ""} },
+			want: []string{`"a b" contains whitespace`, `"a,b" contains a comma`, "empty entry"},
+		},
+		{
+			name: "relative data dir",
+			edit: func(s *Server) { s.DataDir = "data" },
+			want: []string{`--data-dir "data"`, "absolute path"},
+		},
+		{
+			name: "empty data dir",
+			edit: func(s *Server) { s.DataDir = "" },
+			want: []string{"--data-dir is empty"},
+		},
+		{
+			name: "data dir too long for the kine socket",
+			edit: func(s *Server) { s.DataDir = "/" + strings.Repeat("d", 100) },
+			want: []string{"--data-dir", "too long", "unix socket"},
+		},
+		{
+			name: "bad mode digits",
+			edit: func(s *Server) { s.WriteKubeconfigMode = "0800" },
+			want: []string{`--write-kubeconfig-mode "0800"`, "0600"},
+		},
+		{
+			name: "mode above 0777",
+			edit: func(s *Server) { s.WriteKubeconfigMode = "1777" },
+			want: []string{`--write-kubeconfig-mode "1777"`},
+		},
+		{
+			name:    "unknown datastore scheme",
+			edit:    func(s *Server) { s.DatastoreEndpoint = "etcd://root:hunter2@db:2379" },
+			want:    []string{"--datastore-endpoint", `scheme "etcd"`, "postgres", "mysql", "https"},
+			notWant: []string{"hunter2"},
+		},
+		{
+			name:    "datastore endpoint without scheme",
+			edit:    func(s *Server) { s.DatastoreEndpoint = "root:hunter2@tcp(db:3306)/k8s" },
+			want:    []string{"--datastore-endpoint", "root:***@tcp(db:3306)/k8s", "postgres://user:pass@host:5432/db"},
+			notWant: []string{"hunter2"},
+		},
+		{
+			name: "arg without a name",
+			edit: func(s *Server) { s.KubeAPIServerArgs = []string{"=x"}; s.KubeSchedulerArgs = []string{""} },
+			want: []string{`--kube-apiserver-arg "=x": missing the flag name before "="`, `--kube-scheduler-arg ""`},
+		},
+		{
+			name: "all problems at once",
+			edit: func(s *Server) { s.HTTPSListenPort, s.DataDir = -1, "rel" },
+			want: []string{"--https-listen-port", "--data-dir"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewServer()
+			tt.edit(s)
+			if err := s.Complete(); err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			err := s.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate succeeded, want an error")
+			}
+			t.Log(err)
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q contains %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRedactEndpoint(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"postgres://user:secret@db:5432/k8s", "postgres://user:***@db:5432/k8s"},
+		{"postgres://user@db/k8s", "postgres://user@db/k8s"},
+		{"https://10.0.0.1:2379,https://10.0.0.2:2379", "https://10.0.0.1:2379,https://10.0.0.2:2379"},
+		{"mysql://root:p@ss/w:rd@tcp(db:3306)/k8s", "mysql://root:***@tcp(db:3306)/k8s"},
+		{"postgres://db/k8s?sslmode=disable&password=secret&x=1", "postgres://db/k8s?sslmode=disable&password=***&x=1"},
+		{"host=db PASSWORD=secret dbname=k8s", "host=db PASSWORD=*** dbname=k8s"},
+		{"root:secret@tcp(db:3306)/k8s", "root:***@tcp(db:3306)/k8s"},
+		{"sqlite:///var/lib/regente/server/db/state.db?_journal=WAL", "sqlite:///var/lib/regente/server/db/state.db?_journal=WAL"},
+	}
+	for _, tt := range tests {
+		if got := RedactEndpoint(tt.in); got != tt.want {
+			t.Errorf("RedactEndpoint(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package datastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/endpoint"
+	"github.com/k3s-io/kine/pkg/drivers/sqlite"
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/config"
+)
+
+// Config is what the datastore needs to run.
+type Config struct {
+	// Endpoint is the user's --datastore-endpoint; empty means SQLite at SQLiteFile.
+	Endpoint string
+	// SQLiteFile is the SQLite database path used when Endpoint is empty.
+	SQLiteFile string
+	// Socket is the unix socket path kine listens on.
+	Socket string
+}
+
+// Kine is the datastore component.
+type Kine struct {
+	cfg    Config
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	etcd   endpoint.ETCDConfig
+}
+
+var _ component.Component = (*Kine)(nil)
+
+// New returns the kine component.
+func New(cfg Config) *Kine { return &Kine{cfg: cfg} }
+
+// Name implements component.Component.
+func (k *Kine) Name() string { return "datastore" }
+
+// Init creates the SQLite directory. The file itself is checked by the
+// server's preflight (CheckSQLiteFile) before anything is written.
+func (k *Kine) Init(context.Context) error {
+	if k.cfg.Endpoint != "" {
+		return nil
+	}
+	return os.MkdirAll(filepath.Dir(k.cfg.SQLiteFile), 0o700)
+}
+
+// Start opens the backend and serves the etcd API on the socket. kine's
+// Listen returns only once the backend is usable, so Start doubles as the
+// readiness gate.
+func (k *Kine) Start(ctx context.Context) error {
+	forwardLogrus(klog.FromContext(ctx).WithValues("component", "kine"))
+	// kine's gRPC server stops when this context ends; it is our own so that
+	// Stop, not the process context, decides when the apiserver loses it.
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	k.cancel = cancel
+	etcd, err := endpoint.Listen(kctx, endpoint.Config{
+		Listener:            "unix://" + k.cfg.Socket,
+		Endpoint:            k.endpoint(),
+		WaitGroup:           &k.wg,
+		NotifyInterval:      5 * time.Second,
+		EmulatedETCDVersion: "3.6.11",
+		CompactTimeout:      5 * time.Second,
+		CompactMinRetain:    1000,
+		CompactBatchSize:    1000,
+		PollBatchSize:       500,
+		PollInterval:        time.Second,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("start kine on %s: %w", k.describe(), err)
+	}
+	k.etcd = etcd
+	klog.FromContext(ctx).Info("Datastore ready", "component", "datastore", "backend", k.describe())
+	return nil
+}
+
+// Stop ends kine's gRPC server and waits for its backend to close.
+func (k *Kine) Stop(ctx context.Context) error {
+	if k.cancel == nil {
+		return nil
+	}
+	k.cancel()
+	done := make(chan struct{})
+	go func() { k.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for kine to stop: %w", ctx.Err())
+	}
+}
+
+// EtcdServers is the apiserver's --etcd-servers value.
+func (k *Kine) EtcdServers() string { return "unix://" + k.cfg.Socket }
+
+func (k *Kine) endpoint() string {
+	if k.cfg.Endpoint != "" {
+		return k.cfg.Endpoint
+	}
+	return "sqlite://" + k.cfg.SQLiteFile + "?" + sqlite.DefaultParams
+}
+
+// describe names the backend for logs and errors without its password.
+func (k *Kine) describe() string {
+	if k.cfg.Endpoint == "" {
+		return "sqlite " + k.cfg.SQLiteFile
+	}
+	return config.RedactEndpoint(k.cfg.Endpoint)
+}
+
+// sqliteHeader starts every SQLite 3 database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// CheckSQLiteFile refuses a file that exists, is not empty and is not an
+// SQLite database: kine would otherwise fail deep inside its schema setup.
+func CheckSQLiteFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open datastore file %s: %w", path, err)
+	}
+	defer f.Close()
+	header := make([]byte, len(sqliteHeader))
+	n, err := f.Read(header)
+	if n == 0 {
+		return nil // an empty file is what sqlite itself creates first
+	}
+	if n < len(header) || string(header) != sqliteHeader {
+		return fmt.Errorf("datastore file %s is not an SQLite database (%s): it was left untouched; "+
+			"restore it from a snapshot, or move it away to start with an empty cluster", path, readErr(n, err))
+	}
+	return nil
+}
+
+func readErr(n int, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("wrong header in the first %d bytes", n)
+}

@@ -1,0 +1,69 @@
+package kubeconfig
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Credentials are the PEM files a kubeconfig embeds.
+type Credentials struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Write writes a kubeconfig for server (an https URL) with the given
+// credentials to path, atomically, with mode. The parent directory is
+// created 0755 if missing (it may be /etc/regente, which users list).
+func Write(path, server, user string, creds Credentials, mode os.FileMode) error {
+	ca, err := os.ReadFile(creds.CAFile)
+	if err != nil {
+		return fmt.Errorf("read CA for kubeconfig %s: %w", path, err)
+	}
+	cert, err := os.ReadFile(creds.CertFile)
+	if err != nil {
+		return fmt.Errorf("read client cert for kubeconfig %s: %w", path, err)
+	}
+	key, err := os.ReadFile(creds.KeyFile)
+	if err != nil {
+		return fmt.Errorf("read client key for kubeconfig %s: %w", path, err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["default"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+	cfg.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: user}
+	cfg.CurrentContext = "default"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return fmt.Errorf("encode kubeconfig %s: %w", path, err)
+	}
+	return writeAtomic(path, data, mode)
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create directory for kubeconfig %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod kubeconfig %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	return nil
+}

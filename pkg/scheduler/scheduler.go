@@ -1,0 +1,97 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+
+	"regente.io/regente/pkg/component"
+)
+
+// Config is what the scheduler needs from the server's options.
+type Config struct {
+	Kubeconfig string
+	// ExtraArgs are the user's --kube-scheduler-arg values.
+	ExtraArgs []string
+}
+
+// Scheduler is the kube-scheduler component.
+type Scheduler struct {
+	cfg   Config
+	opts  *options.Options
+	errCh chan error
+}
+
+var (
+	_ component.Component = (*Scheduler)(nil)
+	_ component.Failer    = (*Scheduler)(nil)
+)
+
+// New returns the scheduler component.
+func New(cfg Config) *Scheduler {
+	return &Scheduler{cfg: cfg, errCh: make(chan error, 1)}
+}
+
+// Name implements component.Component.
+func (s *Scheduler) Name() string { return "scheduler" }
+
+// Init parses the flags so a bad --kube-scheduler-arg stops the server
+// before anything starts.
+func (s *Scheduler) Init(context.Context) error {
+	opts := options.NewOptions()
+	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
+	for _, f := range opts.Flags.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	defaults := []string{
+		"--kubeconfig=" + s.cfg.Kubeconfig,
+		"--authentication-kubeconfig=" + s.cfg.Kubeconfig,
+		"--authorization-kubeconfig=" + s.cfg.Kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=10259",
+		"--profiling=false",
+		"--leader-elect=true",
+	}
+	if err := fs.Parse(component.MergeArgs(defaults, s.cfg.ExtraArgs)); err != nil {
+		return fmt.Errorf("parse kube-scheduler flags (check --kube-scheduler-arg): %w", err)
+	}
+	s.opts = opts
+	return nil
+}
+
+// Start sets the scheduler up and runs it.
+//
+// The upstream scheduler calls os.Exit(0) when its context ends while it
+// holds the leader lease, which would cut our ordered shutdown short and
+// hide a failing component's exit status. So its context is never
+// cancelled: it runs until the process exits, after the components started
+// before it have stopped.
+func (s *Scheduler) Start(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "scheduler")
+	if err := s.opts.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("apply feature gates: %w", err)
+	}
+	runCtx := klog.NewContext(context.WithoutCancel(ctx), logger)
+	cc, sched, err := app.Setup(runCtx, s.opts)
+	if err != nil {
+		return fmt.Errorf("set up kube-scheduler (check --kube-scheduler-arg): %w", err)
+	}
+	go func() {
+		err := app.Run(runCtx, cc, sched)
+		if err == nil {
+			err = fmt.Errorf("exited")
+		}
+		s.errCh <- err
+	}()
+	return nil
+}
+
+// Err implements component.Failer.
+func (s *Scheduler) Err() <-chan error { return s.errCh }
+
+// Stop does nothing: see Start for why the scheduler ends with the process.
+func (s *Scheduler) Stop(context.Context) error { return nil }

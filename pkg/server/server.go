@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/apiserver"
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/controllermanager"
+	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/kubeconfig"
+	"regente.io/regente/pkg/scheduler"
+)
+
+// Run runs `regente server` until ctx ends or a component fails.
+func Run(ctx context.Context, cfg *config.Server) error {
+	logger := klog.FromContext(ctx)
+	paths := cfg.Paths()
+	if err := preflight(cfg, paths); err != nil {
+		return err
+	}
+	unlock, err := lockDataDir(paths)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	nodeIPs, err := nodeIPs(cfg)
+	if err != nil {
+		return err
+	}
+	pki, err := ensurePKI(cfg, paths, nodeIPs)
+	if err != nil {
+		return err
+	}
+	for _, change := range pki.Changed {
+		logger.Info("Certificate "+change, "component", "certs")
+	}
+	creds, err := writeKubeconfigs(cfg, paths, pki)
+	if err != nil {
+		return err
+	}
+
+	kine := datastore.New(datastore.Config{
+		Endpoint:   cfg.DatastoreEndpoint,
+		SQLiteFile: paths.SQLiteFile,
+		Socket:     paths.KineSocket,
+	})
+	advertise := cfg.AdvertiseAddress
+	if advertise == "" {
+		advertise = nodeIPs[0].String()
+	}
+	components := []component.Component{
+		kine,
+		apiserver.New(apiserver.Config{
+			BindAddress:      cfg.BindAddress,
+			AdvertiseAddress: advertise,
+			Port:             cfg.HTTPSListenPort,
+			ServiceCIDR:      cfg.ServiceCIDR,
+			ClusterDomain:    cfg.ClusterDomain,
+			EtcdServers:      kine.EtcdServers(),
+			PKI:              pki,
+			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
+			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
+		}),
+		announce(cfg),
+		controllermanager.New(controllermanager.Config{
+			Kubeconfig:  creds.controllerManager,
+			ClusterCIDR: cfg.ClusterCIDR,
+			ServiceCIDR: cfg.ServiceCIDR,
+			PKI:         pki,
+			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
+		}),
+		scheduler.New(scheduler.Config{
+			Kubeconfig: creds.scheduler,
+			ExtraArgs:  config.ParseComponentArgs(cfg.KubeSchedulerArgs),
+		}),
+	}
+	if !cfg.DisableAgent {
+		logger.Info("This build has no agent yet: the cluster has no nodes and pods stay Pending; pass --disable-agent to silence this")
+	}
+	return component.NewManager(components...).Run(ctx)
+}
+
+// nodeIPs returns --node-ip, or the address of the interface on the
+// default route, or loopback as a last resort on a machine with no route.
+func nodeIPs(cfg *config.Server) ([]net.IP, error) {
+	var ips []net.IP
+	for _, s := range cfg.NodeIPs {
+		ips = append(ips, net.ParseIP(s))
+	}
+	if len(ips) > 0 {
+		return ips, nil
+	}
+	if ip := defaultRouteIP(); ip != nil {
+		return []net.IP{ip}, nil
+	}
+	return []net.IP{net.IPv4(127, 0, 0, 1)}, nil
+}
+
+// defaultRouteIP finds the source address the kernel would use to reach a
+// public address. Dialling UDP sends no packet.
+func defaultRouteIP() net.IP {
+	conn, err := net.Dial("udp4", "192.0.2.1:9") // TEST-NET-1: never contacted
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).IP
+}
+
+func ensurePKI(cfg *config.Server, paths config.Paths, ips []net.IP) (*certs.PKI, error) {
+	hostname := cfg.NodeName
+	if hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("read hostname for the serving certificate: %w", err)
+		}
+		hostname = h
+	}
+	_, svc, _ := net.ParseCIDR(cfg.ServiceCIDR) // validated before
+	serviceIP := make(net.IP, len(svc.IP))
+	copy(serviceIP, svc.IP)
+	serviceIP[len(serviceIP)-1]++
+	pki, err := certs.Ensure(certs.Options{
+		Dir:           paths.TLSDir,
+		Hostname:      hostname,
+		NodeIPs:       ips,
+		ServiceIP:     serviceIP,
+		ClusterDomain: cfg.ClusterDomain,
+		ExtraSANs:     extraSANs(cfg),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare certificates in %s: %w", paths.TLSDir, err)
+	}
+	return pki, nil
+}
+
+func extraSANs(cfg *config.Server) []string {
+	sans := append([]string(nil), cfg.TLSSANs...)
+	if cfg.AdvertiseAddress != "" {
+		sans = append(sans, cfg.AdvertiseAddress)
+	}
+	return sans
+}
+
+type componentKubeconfigs struct{ controllerManager, scheduler string }
+
+func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI) (componentKubeconfigs, error) {
+	local := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))
+	kc := componentKubeconfigs{
+		controllerManager: filepath.Join(paths.CredDir, "controller.kubeconfig"),
+		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
+	}
+	files := []struct {
+		path, user string
+		pair       certs.KeyPair
+		mode       os.FileMode
+	}{
+		{kc.controllerManager, "system:kube-controller-manager", pki.ControllerManager, 0o600},
+		{kc.scheduler, "system:kube-scheduler", pki.Scheduler, 0o600},
+		{filepath.Join(paths.CredDir, "admin.kubeconfig"), "admin", pki.Admin, 0o600},
+		{cfg.WriteKubeconfig, "admin", pki.Admin, cfg.KubeconfigMode()},
+	}
+	for _, f := range files {
+		creds := kubeconfig.Credentials{CAFile: pki.ServerCA.Cert, CertFile: f.pair.Cert, KeyFile: f.pair.Key}
+		if err := kubeconfig.Write(f.path, local, f.user, creds, f.mode); err != nil {
+			return kc, err
+		}
+	}
+	return kc, nil
+}
+
+// loopbackFor picks the address local clients dial: the bind address when
+// it is a specific one, else loopback of the same family.
+func loopbackFor(bind string) string {
+	ip := net.ParseIP(bind)
+	switch {
+	case ip == nil:
+		return "127.0.0.1"
+	case ip.IsUnspecified() && ip.To4() == nil:
+		return "::1"
+	case ip.IsUnspecified():
+		return "127.0.0.1"
+	}
+	return ip.String()
+}
+
+// announce prints, once the API answers, what a user needs to use it.
+func announce(cfg *config.Server) component.Component {
+	return component.Func("announce", func(ctx context.Context) error {
+		u := url.URL{Scheme: "https", Host: net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))}
+		klog.FromContext(ctx).Info("Kubernetes API is ready", "url", u.String(), "kubeconfig", cfg.WriteKubeconfig,
+			"try", "regente kubectl get --raw /readyz")
+		return nil
+	})
+}
