@@ -12,8 +12,8 @@ import (
 
 	"k8s.io/klog/v2"
 
-	serververb "regente.io/regente/pkg/cli/server"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
+	serververb "regente.io/regente/pkg/cli/server"
 	"regente.io/regente/pkg/version"
 )
 

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/k3s-io/kine/pkg/endpoint"
 	"github.com/k3s-io/kine/pkg/drivers/sqlite"
+	"github.com/k3s-io/kine/pkg/endpoint"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"

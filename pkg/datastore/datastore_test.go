@@ -45,4 +45,3 @@ func TestCheckSQLiteFile(t *testing.T) {
 		})
 	}
 }
-
