@@ -141,7 +141,7 @@ func (s *instance) start() (time.Duration, error) {
 	defer log.Close()
 	s.cmd = exec.Command(s.bin, "server", "--config", filepath.Join(s.dir, "config.yaml"),
 		"--data-dir", filepath.Join(s.dir, "data"), "--https-listen-port", strconv.Itoa(s.port),
-		"--bind-address", "127.0.0.1", "--node-ip", "127.0.0.1", "--write-kubeconfig", s.kubeconfig, "--disable-agent")
+		"--bind-address", "127.0.0.1", "--write-kubeconfig", s.kubeconfig, "--disable-agent")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	begin := time.Now()

@@ -28,16 +28,20 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if err := preflight(cfg, paths); err != nil {
 		return err
 	}
+	nodeIPs, err := nodeIPs(cfg)
+	if err != nil {
+		return err
+	}
+	advertise, err := advertiseAddress(cfg, nodeIPs)
+	if err != nil {
+		return err
+	}
 	unlock, err := lockDataDir(paths)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
-	nodeIPs, err := nodeIPs(cfg)
-	if err != nil {
-		return err
-	}
 	pki, err := ensurePKI(cfg, paths, nodeIPs)
 	if err != nil {
 		return err
@@ -55,10 +59,6 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		SQLiteFile: paths.SQLiteFile,
 		Socket:     paths.KineSocket,
 	})
-	advertise := cfg.AdvertiseAddress
-	if advertise == "" {
-		advertise = nodeIPs[0].String()
-	}
 	components := []component.Component{
 		kine,
 		apiserver.New(apiserver.Config{
@@ -91,20 +91,35 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	return component.NewManager(components...).Run(ctx)
 }
 
-// nodeIPs returns --node-ip, or the address of the interface on the
-// default route, or loopback as a last resort on a machine with no route.
+// nodeIPs returns --node-ip, or else the address of the interface on the
+// default route.
 func nodeIPs(cfg *config.Server) ([]net.IP, error) {
 	var ips []net.IP
 	for _, s := range cfg.NodeIPs {
 		ips = append(ips, net.ParseIP(s))
 	}
-	if len(ips) > 0 {
-		return ips, nil
+	if len(ips) == 0 {
+		ip := defaultRouteIP()
+		if ip == nil {
+			return nil, fmt.Errorf("cannot find this node's IP: there is no default route; pass --node-ip")
+		}
+		ips = []net.IP{ip}
 	}
-	if ip := defaultRouteIP(); ip != nil {
-		return []net.IP{ip}, nil
+	return ips, nil
+}
+
+// advertiseAddress is the address the apiserver publishes in the
+// `kubernetes` Service endpoints; upstream refuses loopback there.
+func advertiseAddress(cfg *config.Server, nodeIPs []net.IP) (string, error) {
+	addr, from := cfg.AdvertiseAddress, "--advertise-address"
+	if addr == "" {
+		addr, from = nodeIPs[0].String(), "--node-ip"
 	}
-	return []net.IP{net.IPv4(127, 0, 0, 1)}, nil
+	if ip := net.ParseIP(addr); ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return "", fmt.Errorf("%s %s cannot be advertised to the cluster (loopback or unspecified): "+
+			"pass --advertise-address with an address of this machine that pods can reach", from, addr)
+	}
+	return addr, nil
 }
 
 // defaultRouteIP finds the source address the kernel would use to reach a

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // TestKill9KeepsAcknowledgedWrites kills the server with SIGKILL while 8
@@ -24,7 +25,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	cfg := s.restConfig()
 	cfg.QPS, cfg.Burst = 1000, 1000
 	cfg.Timeout = 5 * time.Second
-	client := s.client()
+	client := kubernetes.NewForConfigOrDie(cfg)
 
 	var (
 		mu    sync.Mutex
@@ -48,10 +49,10 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		})
 	}
 	// Let writes flow, then kill while they are in flight.
-	eventually(t, 60*time.Second, "200 acknowledged writes", func() error {
+	eventually(t, 60*time.Second, "2000 acknowledged writes", func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(acked) < 200 {
+		if len(acked) < 2000 {
 			return fmt.Errorf("%d so far", len(acked))
 		}
 		return nil

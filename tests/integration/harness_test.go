@@ -104,7 +104,6 @@ func newServer(t *testing.T, bin string, extra ...string) *server {
 		"--data-dir", s.dataDir,
 		"--https-listen-port", strconv.Itoa(s.port),
 		"--bind-address", "127.0.0.1",
-		"--node-ip", "127.0.0.1",
 		"--write-kubeconfig", s.kubeconfig,
 		"--disable-agent",
 	}, extra...)
