@@ -57,24 +57,24 @@ func New(cfg Config) *APIServer {
 // Name implements component.Component.
 func (a *APIServer) Name() string { return "apiserver" }
 
-// Init writes the authentication config and parses the flags, so a bad
-// --kube-apiserver-arg is reported before anything starts.
+// Init parses the flags, so a bad --kube-apiserver-arg is reported before
+// anything starts. It writes nothing: Start writes the files they name.
 func (a *APIServer) Init(context.Context) error {
-	authnFile := filepath.Join(a.cfg.ConfigDir, "authentication-config.yaml")
-	if err := writeFile(authnFile, authenticationConfig); err != nil {
-		return err
-	}
 	opts := options.NewServerRunOptions()
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
 	for _, f := range opts.Flags().FlagSets {
 		fs.AddFlagSet(f)
 	}
-	args := component.MergeArgs(a.defaultArgs(authnFile), a.cfg.ExtraArgs)
+	args := component.MergeArgs(a.defaultArgs(a.authnFile()), a.cfg.ExtraArgs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parse kube-apiserver flags (check --kube-apiserver-arg): %w", err)
 	}
 	a.opts = opts
 	return nil
+}
+
+func (a *APIServer) authnFile() string {
+	return filepath.Join(a.cfg.ConfigDir, "authentication-config.yaml")
 }
 
 func (a *APIServer) defaultArgs(authnFile string) []string {
@@ -122,6 +122,9 @@ func (a *APIServer) defaultArgs(authnFile string) []string {
 // Start completes the options and runs the server until Stop.
 func (a *APIServer) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "apiserver")
+	if err := writeFile(a.authnFile(), authenticationConfig); err != nil {
+		return err
+	}
 	if err := a.opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("apply feature gates: %w", err)
 	}

@@ -137,6 +137,25 @@ func pair(dir, name string) KeyPair {
 	return KeyPair{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
 }
 
+// Layout returns the file paths of the PKI under dir without touching the
+// disk, so components can be configured before Ensure writes anything.
+func Layout(dir string) *PKI {
+	return &PKI{
+		Dir:               dir,
+		ServerCA:          pair(dir, "server-ca"),
+		ClientCA:          pair(dir, "client-ca"),
+		RequestHeaderCA:   pair(dir, "request-header-ca"),
+		ServiceAccountKey: filepath.Join(dir, "service.key"),
+		APIServerServing:  pair(dir, "serving-kube-apiserver"),
+		Admin:             pair(dir, "client-admin"),
+		ControllerManager: pair(dir, "client-controller"),
+		Scheduler:         pair(dir, "client-scheduler"),
+		APIServerKubelet:  pair(dir, "client-kube-apiserver"),
+		AuthProxy:         pair(dir, "client-auth-proxy"),
+		Supervisor:        pair(dir, "client-supervisor"),
+	}
+}
+
 // Ensure creates what is missing, reuses what is valid and re-issues leaf
 // certificates that must change. It returns the file paths.
 func Ensure(o Options) (*PKI, error) {
@@ -151,20 +170,7 @@ func Ensure(o Options) (*PKI, error) {
 		return nil, err
 	}
 	e := &ensurer{dir: o.Dir, now: now()}
-	p := &PKI{
-		Dir:               o.Dir,
-		ServerCA:          pair(o.Dir, "server-ca"),
-		ClientCA:          pair(o.Dir, "client-ca"),
-		RequestHeaderCA:   pair(o.Dir, "request-header-ca"),
-		ServiceAccountKey: filepath.Join(o.Dir, "service.key"),
-		APIServerServing:  pair(o.Dir, "serving-kube-apiserver"),
-		Admin:             pair(o.Dir, "client-admin"),
-		ControllerManager: pair(o.Dir, "client-controller"),
-		Scheduler:         pair(o.Dir, "client-scheduler"),
-		APIServerKubelet:  pair(o.Dir, "client-kube-apiserver"),
-		AuthProxy:         pair(o.Dir, "client-auth-proxy"),
-		Supervisor:        pair(o.Dir, "client-supervisor"),
-	}
+	p := Layout(o.Dir)
 	var cas [3]*authority
 	for i, name := range []string{"server-ca", "client-ca", "request-header-ca"} {
 		ca, err := e.ensureCA(name)

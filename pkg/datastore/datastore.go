@@ -43,19 +43,20 @@ func New(cfg Config) *Kine { return &Kine{cfg: cfg} }
 // Name implements component.Component.
 func (k *Kine) Name() string { return "datastore" }
 
-// Init creates the SQLite directory. The file itself is checked by the
-// server's preflight (CheckSQLiteFile) before anything is written.
-func (k *Kine) Init(context.Context) error {
-	if k.cfg.Endpoint != "" {
-		return nil
-	}
-	return os.MkdirAll(filepath.Dir(k.cfg.SQLiteFile), 0o700)
-}
+// Init does nothing: the SQLite file is checked by the server's preflight
+// (CheckSQLiteFile) and its directory created by Start, so that no Init
+// writes to the data dir.
+func (k *Kine) Init(context.Context) error { return nil }
 
 // Start opens the backend and serves the etcd API on the socket. kine's
 // Listen returns only once the backend is usable, so Start doubles as the
 // readiness gate.
 func (k *Kine) Start(ctx context.Context) error {
+	if k.cfg.Endpoint == "" {
+		if err := os.MkdirAll(filepath.Dir(k.cfg.SQLiteFile), 0o700); err != nil {
+			return fmt.Errorf("create datastore directory: %w", err)
+		}
+	}
 	forwardLogrus(klog.FromContext(ctx).WithValues("component", "kine"))
 	// kine's gRPC server stops when this context ends; it is our own so that
 	// Stop, not the process context, decides when the apiserver loses it.

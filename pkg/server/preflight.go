@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -85,26 +86,43 @@ func errLocked(lockFile string) error {
 	return fmt.Errorf("another regente is already running on data dir %s (lock %s is held): stop it first or pick another --data-dir", dataDir, lockFile)
 }
 
-// lockDataDir takes an exclusive lock so a second regente on the same data
-// dir refuses to start instead of sharing the datastore and certificates.
-// It also creates the data dir with mode 0700.
-func lockDataDir(paths config.Paths) (unlock func(), err error) {
-	dataDir := filepath.Dir(paths.ServerDir)
-	for _, d := range []string{dataDir, paths.ServerDir} {
+// dataDirLock is the first component: it creates the data dir (0700) and
+// takes an exclusive lock, so a second regente on the same data dir refuses
+// to start instead of sharing the datastore and certificates.
+type dataDirLock struct {
+	paths config.Paths
+	file  *os.File
+}
+
+func (l *dataDirLock) Name() string               { return "datadir" }
+func (l *dataDirLock) Init(context.Context) error { return nil }
+
+func (l *dataDirLock) Start(context.Context) error {
+	dataDir := filepath.Dir(l.paths.ServerDir)
+	for _, d := range []string{dataDir, l.paths.ServerDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("create data dir %s: %w", d, err)
+			return fmt.Errorf("create data dir %s: %w", d, err)
 		}
 		if err := os.Chmod(d, 0o700); err != nil {
-			return nil, fmt.Errorf("restrict data dir %s to its owner: %w", d, err)
+			return fmt.Errorf("restrict data dir %s to its owner: %w", d, err)
 		}
 	}
-	f, err := os.OpenFile(paths.LockFile, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.paths.LockFile, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file %s: %w", paths.LockFile, err)
+		return fmt.Errorf("open lock file %s: %w", l.paths.LockFile, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		return nil, errLocked(paths.LockFile)
+		return errLocked(l.paths.LockFile)
 	}
-	return func() { f.Close() }, nil
+	l.file = f
+	return nil
+}
+
+// Stop releases the lock; it is stopped last, after the datastore closed.
+func (l *dataDirLock) Stop(context.Context) error {
+	if l.file == nil {
+		return nil
+	}
+	return l.file.Close()
 }

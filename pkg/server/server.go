@@ -36,22 +36,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lockDataDir(paths)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	pki, err := ensurePKI(cfg, paths, nodeIPs)
-	if err != nil {
-		return err
-	}
-	for _, change := range pki.Changed {
-		logger.Info("Certificate "+change, "component", "certs")
-	}
-	creds, err := writeKubeconfigs(cfg, paths, pki)
-	if err != nil {
-		return err
+	pki := certs.Layout(paths.TLSDir)
+	creds := componentKubeconfigs{
+		controllerManager: filepath.Join(paths.CredDir, "controller.kubeconfig"),
+		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
 
 	kine := datastore.New(datastore.Config{
@@ -59,7 +47,14 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		SQLiteFile: paths.SQLiteFile,
 		Socket:     paths.KineSocket,
 	})
+	// Every component's Init (upstream flag parsing among them) runs before
+	// the first Start, so bad input is reported before the lock, the
+	// certificates or the datastore touch the data dir.
 	components := []component.Component{
+		&dataDirLock{paths: paths},
+		component.Func("certs", func(ctx context.Context) error {
+			return ensureCredentials(ctx, cfg, paths, nodeIPs, creds)
+		}),
 		kine,
 		apiserver.New(apiserver.Config{
 			BindAddress:      cfg.BindAddress,
@@ -133,12 +128,13 @@ func defaultRouteIP() net.IP {
 	return conn.LocalAddr().(*net.UDPAddr).IP
 }
 
-func ensurePKI(cfg *config.Server, paths config.Paths, ips []net.IP) (*certs.PKI, error) {
+// ensureCredentials creates or renews the PKI and writes the kubeconfigs.
+func ensureCredentials(ctx context.Context, cfg *config.Server, paths config.Paths, ips []net.IP, kc componentKubeconfigs) error {
 	hostname := cfg.NodeName
 	if hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("read hostname for the serving certificate: %w", err)
+			return fmt.Errorf("read hostname for the serving certificate: %w", err)
 		}
 		hostname = h
 	}
@@ -155,9 +151,12 @@ func ensurePKI(cfg *config.Server, paths config.Paths, ips []net.IP) (*certs.PKI
 		ExtraSANs:     extraSANs(cfg),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("prepare certificates in %s: %w", paths.TLSDir, err)
+		return fmt.Errorf("prepare certificates in %s: %w", paths.TLSDir, err)
 	}
-	return pki, nil
+	for _, change := range pki.Changed {
+		klog.FromContext(ctx).Info("Certificate "+change, "component", "certs")
+	}
+	return writeKubeconfigs(cfg, paths, pki, kc)
 }
 
 func extraSANs(cfg *config.Server) []string {
@@ -170,12 +169,8 @@ func extraSANs(cfg *config.Server) []string {
 
 type componentKubeconfigs struct{ controllerManager, scheduler string }
 
-func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI) (componentKubeconfigs, error) {
+func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc componentKubeconfigs) error {
 	local := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))
-	kc := componentKubeconfigs{
-		controllerManager: filepath.Join(paths.CredDir, "controller.kubeconfig"),
-		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
-	}
 	files := []struct {
 		path, user string
 		pair       certs.KeyPair
@@ -189,10 +184,10 @@ func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI) (c
 	for _, f := range files {
 		creds := kubeconfig.Credentials{CAFile: pki.ServerCA.Cert, CertFile: f.pair.Cert, KeyFile: f.pair.Key}
 		if err := kubeconfig.Write(f.path, local, f.user, creds, f.mode); err != nil {
-			return kc, err
+			return err
 		}
 	}
-	return kc, nil
+	return nil
 }
 
 // loopbackFor picks the address local clients dial: the bind address when

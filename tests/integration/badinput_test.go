@@ -87,6 +87,8 @@ func TestBadInput(t *testing.T) {
 		{"invalid cidr", args("--cluster-cidr", "10.42.0.0/33"), []string{"cluster-cidr", "10.42.0.0/33"}},
 		{"overlapping cidrs", args("--cluster-cidr", "10.0.0.0/8", "--service-cidr", "10.43.0.0/16"), []string{"overlap", "10.0.0.0/8", "10.43.0.0/16"}},
 		{"unknown datastore scheme", args("--datastore-endpoint", "mongodb://u:secretpw@db/x"), []string{"mongodb", "postgres"}},
+		{"unknown kube-apiserver flag", args("--kube-apiserver-arg", "no-such-apiserver-flag=1"), []string{"no-such-apiserver-flag", "--kube-apiserver-arg"}},
+		{"bad kube-controller-manager value", args("--kube-controller-manager-arg", "concurrent-deployment-syncs=many"), []string{"concurrent-deployment-syncs", "--kube-controller-manager-arg"}},
 		{"loopback node ip", args("--node-ip", "127.0.0.1"), []string{"--node-ip 127.0.0.1", "--advertise-address"}},
 		{"port in use", func(t *testing.T, dir string) []string {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
