@@ -36,11 +36,9 @@ type Config struct {
 
 // APIServer is the kube-apiserver component.
 type APIServer struct {
-	cfg     Config
-	opts    *options.ServerRunOptions
-	errCh   chan error
-	cancel  context.CancelFunc
-	stopped chan struct{}
+	component.Runner
+	cfg  Config
+	opts *options.ServerRunOptions
 }
 
 var (
@@ -51,7 +49,7 @@ var (
 
 // New returns the apiserver component.
 func New(cfg Config) *APIServer {
-	return &APIServer{cfg: cfg, errCh: make(chan error, 1), stopped: make(chan struct{})}
+	return &APIServer{cfg: cfg}
 }
 
 // Name implements component.Component.
@@ -131,28 +129,16 @@ func (a *APIServer) Start(ctx context.Context) error {
 	// The loopback clients would otherwise log every deprecation warning
 	// the server sends to itself.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
-	runCtx, cancel := context.WithCancel(klog.NewContext(context.WithoutCancel(ctx), logger))
-	a.cancel = cancel
-	completed, err := a.opts.Complete(runCtx)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("complete kube-apiserver options: %w", err)
-	}
-	if errs := completed.Validate(); len(errs) != 0 {
-		cancel()
-		return fmt.Errorf("validate kube-apiserver options (check --kube-apiserver-arg): %w", utilerrors.NewAggregate(errs))
-	}
-	go func() {
-		defer close(a.stopped)
-		err := app.Run(runCtx, completed)
-		if runCtx.Err() == nil {
-			if err == nil {
-				err = fmt.Errorf("exited")
-			}
-			a.errCh <- err
+	return a.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
+		completed, err := a.opts.Complete(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("complete kube-apiserver options: %w", err)
 		}
-	}()
-	return nil
+		if errs := completed.Validate(); len(errs) != 0 {
+			return nil, fmt.Errorf("validate kube-apiserver options (check --kube-apiserver-arg): %w", utilerrors.NewAggregate(errs))
+		}
+		return func() error { return app.Run(ctx, completed) }, nil
+	})
 }
 
 // Ready waits for /readyz to answer ok.
@@ -162,24 +148,7 @@ func (a *APIServer) Ready(ctx context.Context) error {
 		host = "127.0.0.1"
 	}
 	url := "https://" + net.JoinHostPort(host, strconv.Itoa(a.cfg.Port)) + "/readyz"
-	return waitReady(ctx, url, a.cfg.PKI, a.errCh)
-}
-
-// Err implements component.Failer.
-func (a *APIServer) Err() <-chan error { return a.errCh }
-
-// Stop cancels the server and waits for its graceful shutdown.
-func (a *APIServer) Stop(ctx context.Context) error {
-	if a.cancel == nil {
-		return nil
-	}
-	a.cancel()
-	select {
-	case <-a.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for kube-apiserver to stop: %w", ctx.Err())
-	}
+	return waitReady(ctx, url, a.cfg.PKI, a.Err())
 }
 
 // authenticationConfig lets anonymous requests reach only the health

@@ -1,6 +1,8 @@
 package certs
 
 import (
+	"regente.io/regente/pkg/atomicfile"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -266,7 +268,7 @@ func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
 	}
 	// Written together so a crash leaves at most a tiny window with only one
 	// of the pair on disk, which the next run reports instead of papering over.
-	if err := writeFiles(kf, certFile(kp.Cert, cert)); err != nil {
+	if err := atomicfile.Write(kf, certFile(kp.Cert, cert)); err != nil {
 		return nil, err
 	}
 	e.changed = append(e.changed, "created "+name)
@@ -287,7 +289,7 @@ func (e *ensurer) ensureServiceKey(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFiles(kf); err != nil {
+	if err := atomicfile.Write(kf); err != nil {
 		return err
 	}
 	e.changed = append(e.changed, "created "+filepath.Base(path))
@@ -314,9 +316,9 @@ func (e *ensurer) ensureLeaf(s leafSpec) error {
 	if change == "" {
 		return fixKeyMode(kp.Key)
 	}
-	var files []file
+	var files []atomicfile.File
 	if keyErr != nil {
-		var kf file
+		var kf atomicfile.File
 		var err error
 		if key, kf, err = newKey(kp.Key); err != nil {
 			return err
@@ -339,7 +341,7 @@ func (e *ensurer) ensureLeaf(s leafSpec) error {
 	}
 	// Key before cert: a crash in between leaves a valid key that the next
 	// run reuses for a fresh cert.
-	if err := writeFiles(append(files, certFile(kp.Cert, cert))...); err != nil {
+	if err := atomicfile.Write(append(files, certFile(kp.Cert, cert))...); err != nil {
 		return err
 	}
 	e.changed = append(e.changed, change)
@@ -470,19 +472,19 @@ func parseCertificate(b []byte) (*x509.Certificate, error) {
 	}
 }
 
-func certFile(path string, cert *x509.Certificate) file {
-	return file{path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644}
+func certFile(path string, cert *x509.Certificate) atomicfile.File {
+	return atomicfile.File{Path: path, Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Mode: 0o644}
 }
 
 // newKey generates a P-256 key and its PEM file content for path.
-func newKey(path string) (*ecdsa.PrivateKey, file, error) {
+func newKey(path string) (*ecdsa.PrivateKey, atomicfile.File, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, file{}, fmt.Errorf("generate key for %s: %w", path, err)
+		return nil, atomicfile.File{}, fmt.Errorf("generate key for %s: %w", path, err)
 	}
 	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, file{}, fmt.Errorf("marshal key for %s: %w", path, err)
+		return nil, atomicfile.File{}, fmt.Errorf("marshal key for %s: %w", path, err)
 	}
-	return key, file{path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600}, nil
+	return key, atomicfile.File{Path: path, Data: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), Mode: 0o600}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // LoadCertificate reads the first CERTIFICATE block of a PEM file.
@@ -83,79 +82,6 @@ func fixKeyMode(path string) error {
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
-}
-
-type file struct {
-	path string
-	data []byte
-	mode os.FileMode
-}
-
-// writeFiles writes every file atomically: all contents are staged and synced
-// in temp files next to their targets before any rename, so a crash never
-// leaves a half-written file and the renames of a pair land back to back.
-func writeFiles(files ...file) error {
-	tmps := make([]string, 0, len(files))
-	renamed := 0
-	defer func() {
-		for _, t := range tmps[renamed:] {
-			os.Remove(t)
-		}
-	}()
-	for _, f := range files {
-		t, err := stage(f)
-		if err != nil {
-			return err
-		}
-		tmps = append(tmps, t)
-	}
-	for i, f := range files {
-		if err := os.Rename(tmps[i], f.path); err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
-		}
-		renamed++
-	}
-	if len(files) > 0 {
-		return syncDir(filepath.Dir(files[0].path))
-	}
-	return nil
-}
-
-func stage(f file) (string, error) {
-	// CreateTemp makes the file 0600, so key bytes are never world-readable.
-	t, err := os.CreateTemp(filepath.Dir(f.path), "."+filepath.Base(f.path)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", f.path, err)
-	}
-	_, err = t.Write(f.data)
-	if err == nil {
-		err = t.Chmod(f.mode)
-	}
-	if err == nil {
-		err = t.Sync()
-	}
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(t.Name())
-		return "", fmt.Errorf("write %s: %w", f.path, err)
-	}
-	return t.Name(), nil
-}
-
-// syncDir makes the renames durable, so after a power loss the directory
-// does not point back at the old files while their replacements are synced.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

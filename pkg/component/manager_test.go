@@ -118,3 +118,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestRunnerReportsEarlyExitAndStops(t *testing.T) {
+	var r Runner
+	err := r.Start(context.Background(), func(ctx context.Context) (func() error, error) {
+		return func() error { return errors.New("bind: address in use") }, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-r.Err(); got == nil || got.Error() != "bind: address in use" {
+		t.Fatalf("Err() = %v", got)
+	}
+
+	var r2 Runner
+	r2.Start(context.Background(), func(ctx context.Context) (func() error, error) {
+		return func() error { <-ctx.Done(); return nil }, nil
+	})
+	if err := r2.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	select {
+	case err := <-r2.Err():
+		t.Fatalf("a requested stop must not be reported as a failure: %v", err)
+	default:
+	}
+}

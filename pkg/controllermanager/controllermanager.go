@@ -26,11 +26,9 @@ type Config struct {
 
 // ControllerManager is the kube-controller-manager component.
 type ControllerManager struct {
-	cfg     Config
-	opts    *options.KubeControllerManagerOptions
-	errCh   chan error
-	cancel  context.CancelFunc
-	stopped chan struct{}
+	component.Runner
+	cfg  Config
+	opts *options.KubeControllerManagerOptions
 }
 
 var (
@@ -40,7 +38,7 @@ var (
 
 // New returns the controller-manager component.
 func New(cfg Config) *ControllerManager {
-	return &ControllerManager{cfg: cfg, errCh: make(chan error, 1), stopped: make(chan struct{})}
+	return &ControllerManager{cfg: cfg}
 }
 
 // Name implements component.Component.
@@ -105,39 +103,11 @@ func (c *ControllerManager) Start(ctx context.Context) error {
 		return fmt.Errorf("apply feature gates: %w", err)
 	}
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
-	runCtx, cancel := context.WithCancel(klog.NewContext(context.WithoutCancel(ctx), logger))
-	c.cancel = cancel
-	cfg, err := c.opts.Config(runCtx, app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases())
-	if err != nil {
-		cancel()
-		return fmt.Errorf("configure kube-controller-manager (check --kube-controller-manager-arg): %w", err)
-	}
-	go func() {
-		defer close(c.stopped)
-		err := app.Run(runCtx, cfg.Complete())
-		if runCtx.Err() == nil {
-			if err == nil {
-				err = fmt.Errorf("exited")
-			}
-			c.errCh <- err
+	return c.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
+		cfg, err := c.opts.Config(ctx, app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases())
+		if err != nil {
+			return nil, fmt.Errorf("configure kube-controller-manager (check --kube-controller-manager-arg): %w", err)
 		}
-	}()
-	return nil
-}
-
-// Err implements component.Failer.
-func (c *ControllerManager) Err() <-chan error { return c.errCh }
-
-// Stop cancels the controllers, which release their leader lease.
-func (c *ControllerManager) Stop(ctx context.Context) error {
-	if c.cancel == nil {
-		return nil
-	}
-	c.cancel()
-	select {
-	case <-c.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for kube-controller-manager to stop: %w", ctx.Err())
-	}
+		return func() error { return app.Run(ctx, cfg.Complete()) }, nil
+	})
 }

@@ -1,6 +1,8 @@
 package kubeconfig
 
 import (
+	"regente.io/regente/pkg/atomicfile"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,31 +41,8 @@ func Write(path, server, user string, creds Credentials, mode os.FileMode) error
 	if err != nil {
 		return fmt.Errorf("encode kubeconfig %s: %w", path, err)
 	}
-	return writeAtomic(path, data, mode)
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create directory for kubeconfig %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod kubeconfig %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(atomicfile.File{Path: path, Data: data, Mode: mode})
 }

@@ -21,9 +21,9 @@ type Config struct {
 
 // Scheduler is the kube-scheduler component.
 type Scheduler struct {
-	cfg   Config
-	opts  *options.Options
-	errCh chan error
+	component.Runner
+	cfg  Config
+	opts *options.Options
 }
 
 var (
@@ -33,7 +33,7 @@ var (
 
 // New returns the scheduler component.
 func New(cfg Config) *Scheduler {
-	return &Scheduler{cfg: cfg, errCh: make(chan error, 1)}
+	return &Scheduler{cfg: cfg}
 }
 
 // Name implements component.Component.
@@ -75,23 +75,15 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.opts.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("apply feature gates: %w", err)
 	}
-	runCtx := klog.NewContext(context.WithoutCancel(ctx), logger)
-	cc, sched, err := app.Setup(runCtx, s.opts)
-	if err != nil {
-		return fmt.Errorf("set up kube-scheduler (check --kube-scheduler-arg): %w", err)
-	}
-	go func() {
-		err := app.Run(runCtx, cc, sched)
-		if err == nil {
-			err = fmt.Errorf("exited")
+	return s.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
+		cc, sched, err := app.Setup(ctx, s.opts)
+		if err != nil {
+			return nil, fmt.Errorf("set up kube-scheduler (check --kube-scheduler-arg): %w", err)
 		}
-		s.errCh <- err
-	}()
-	return nil
+		return func() error { return app.Run(ctx, cc, sched) }, nil
+	})
 }
 
-// Err implements component.Failer.
-func (s *Scheduler) Err() <-chan error { return s.errCh }
-
-// Stop does nothing: see Start for why the scheduler ends with the process.
+// Stop does nothing, shadowing Runner.Stop: see Start for why the
+// scheduler ends with the process.
 func (s *Scheduler) Stop(context.Context) error { return nil }
