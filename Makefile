@@ -1,18 +1,21 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build test test-unit test-integration bench clean
+.PHONY: all build payload test test-unit test-integration bench clean
 
 all: build
 
 build:
 	hack/build.sh
 
-test: build
+payload:
+	hack/payload.sh
+
+test: build payload
 	hack/test.sh
 
 test-unit:
 	hack/test.sh unit
 
-test-integration: build
+test-integration: build payload
 	hack/test.sh integration
 
 bench: build

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the helper binaries upstream ships only as `package main` from the
+# modules pinned in hack/payload/go.mod (runc with seccomp, statically
+# linked; containerd-shim-runc-v2 and the CNI plugins without cgo), and
+# packs them into bin/payload.tar.zst with pkg/payload's format.
+# Needs libseccomp-dev (static libseccomp.a) for runc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/env.sh
+out=$(realpath -m bin/payload)
+rm -rf "$out" && mkdir -p "$out"
+
+(
+  cd hack/payload
+  runc_version=$(go list -m -f '{{.Version}}' github.com/opencontainers/runc)
+  containerd_version=$(go list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+  plugins_version=$(go list -m -f '{{.Version}}' github.com/containernetworking/plugins)
+  echo "building payload: runc ${runc_version}, containerd-shim-runc-v2 ${containerd_version}, CNI plugins ${plugins_version}" >&2
+
+  CGO_ENABLED=1 go build -tags "${GO_TAGS},seccomp,urfave_cli_no_docs" \
+    -ldflags "-s -w -X main.version=${runc_version#v} -linkmode=external -extldflags=-static" \
+    -o "$out/runc" github.com/opencontainers/runc
+
+  CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${containerd_version}" \
+    -o "$out/containerd-shim-runc-v2" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+
+  for p in main/bridge ipam/host-local main/loopback meta/portmap meta/bandwidth meta/firewall; do
+    CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=${plugins_version}" \
+      -o "$out/$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p"
+  done
+)
+go run ./hack/payloadpack -dir "$out" -o bin/payload.tar.zst
+ls -l bin/payload.tar.zst >&2

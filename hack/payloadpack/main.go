@@ -1,0 +1,42 @@
+// Command payloadpack packs a folder of helper binaries into the zstd tar
+// that regente embeds (see pkg/payload). Used by hack/payload.sh.
+//
+// Usage: go run ./hack/payloadpack -dir <binaries> -o <archive>
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"regente.io/regente/pkg/payload"
+)
+
+func main() {
+	dir := flag.String("dir", "", "folder of binaries to pack")
+	out := flag.String("o", "", "archive to write")
+	flag.Parse()
+	if *dir == "" || *out == "" {
+		fmt.Fprintln(os.Stderr, "usage: payloadpack -dir <binaries> -o <archive>")
+		os.Exit(2)
+	}
+	if err := pack(*dir, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "payloadpack:", err)
+		os.Exit(1)
+	}
+}
+
+func pack(dir, out string) error {
+	f, err := os.Create(out + ".tmp")
+	if err != nil {
+		return err
+	}
+	if err := payload.Pack(dir, f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(out+".tmp", out)
+}

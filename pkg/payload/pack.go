@@ -1,0 +1,101 @@
+package payload
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// sumsFile is the manifest inside the archive: "<sha256>  bin/<name>" lines.
+const sumsFile = "SHA256SUMS"
+
+// Pack writes every regular file of dir as bin/<name> into a zstd tar on
+// w, with a SHA256SUMS manifest first. The output depends only on the
+// files' names and contents, so the same inputs give the same archive and
+// the same content address.
+func Pack(dir string, w io.Writer) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read payload dir %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return fmt.Errorf("payload dir %s has no files", dir)
+	}
+	var sums strings.Builder
+	for _, n := range names {
+		sum, err := fileSHA256(filepath.Join(dir, n))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&sums, "%s  bin/%s\n", sum, n)
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	if err != nil {
+		return fmt.Errorf("start zstd: %w", err)
+	}
+	tw := tar.NewWriter(zw)
+	if err := writeEntry(tw, sumsFile, 0o644, strings.NewReader(sums.String()), int64(sums.Len())); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := addFile(tw, filepath.Join(dir, n), "bin/"+n); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("finish tar: %w", err)
+	}
+	return zw.Close()
+}
+
+func addFile(tw *tar.Writer, path, name string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("pack %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("pack %s: %w", path, err)
+	}
+	return writeEntry(tw, name, 0o755, f, fi.Size())
+}
+
+func writeEntry(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error {
+	// Zero times and owners keep the archive reproducible.
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		return fmt.Errorf("pack %s: %w", name, err)
+	}
+	if _, err := io.Copy(tw, r); err != nil {
+		return fmt.Errorf("pack %s: %w", name, err)
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
