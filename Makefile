@@ -3,19 +3,20 @@
 
 all: build
 
-build:
+# The binary embeds the payload (runc, shim, CNI plugins, pause image).
+build: payload
 	hack/build.sh
 
 payload:
 	hack/payload.sh
 
-test: build payload
+test: build
 	hack/test.sh
 
 test-unit:
 	hack/test.sh unit
 
-test-integration: build payload
+test-integration: build
 	hack/test.sh integration
 
 bench: build

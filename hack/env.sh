@@ -4,9 +4,11 @@
 #
 # cgo is on for SQLite (mattn/go-sqlite3, kine's default driver); netgo and
 # osusergo keep the binary static without glibc's NSS, and
-# sqlite_omit_load_extension drops SQLite's dlopen. A script that needs more
+# sqlite_omit_load_extension drops SQLite's dlopen; no_btrfs, no_devmapper
+# and no_zfs leave out containerd snapshotters that need C libraries we do
+# not ship (overlayfs and native remain). A script that needs more
 # tags (the integration tests) passes "-tags=${GO_TAGS},<more>": a -tags on
 # the command line replaces the one in GOFLAGS.
 export CGO_ENABLED=1
-export GO_TAGS="netgo,osusergo,sqlite_omit_load_extension"
+export GO_TAGS="netgo,osusergo,sqlite_omit_load_extension,no_btrfs,no_devmapper,no_zfs"
 export GOFLAGS="-trimpath -tags=${GO_TAGS}"

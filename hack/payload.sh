@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds the helper binaries upstream ships only as `package main` from the
-# modules pinned in hack/payload/go.mod (runc with seccomp, statically
-# linked; containerd-shim-runc-v2 and the CNI plugins without cgo), and
-# packs them into bin/payload.tar.zst with pkg/payload's format.
+# Builds the payload regente embeds: the helper binaries upstream ships only
+# as `package main`, from the modules pinned in hack/payload/go.mod (runc
+# with seccomp, statically linked; containerd-shim-runc-v2 and the CNI
+# plugins without cgo), and the system images built from our own code (the
+# pause image). Packs them with pkg/payload's format into
+# pkg/payload/embedded/payload.tar.zst, which the binary embeds.
 # Needs libseccomp-dev (static libseccomp.a) for runc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
 out=$(realpath -m bin/payload)
-rm -rf "$out" && mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
 
 (
   cd hack/payload
@@ -19,15 +21,19 @@ rm -rf "$out" && mkdir -p "$out"
 
   CGO_ENABLED=1 go build -tags "${GO_TAGS},seccomp,urfave_cli_no_docs" \
     -ldflags "-s -w -X main.version=${runc_version#v} -linkmode=external -extldflags=-static" \
-    -o "$out/runc" github.com/opencontainers/runc
+    -o "$out/bin/runc" github.com/opencontainers/runc
 
   CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${containerd_version}" \
-    -o "$out/containerd-shim-runc-v2" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+    -o "$out/bin/containerd-shim-runc-v2" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 
   for p in main/bridge ipam/host-local main/loopback meta/portmap meta/bandwidth meta/firewall; do
     CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=${plugins_version}" \
-      -o "$out/$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p"
+      -o "$out/bin/$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p"
   done
 )
-go run ./hack/payloadpack -dir "$out" -o bin/payload.tar.zst
-ls -l bin/payload.tar.zst >&2
+# The pause image: our own static program (images/pause), one layer.
+CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/pause" ./images/pause
+go run ./hack/imagebuild -pause -o "$out/images/pause.tar" "/pause=$out/pause"
+
+go run ./hack/payloadpack -dir "$out" -o pkg/payload/embedded/payload.tar.zst
+ls -l pkg/payload/embedded/payload.tar.zst >&2

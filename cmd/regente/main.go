@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/klog/v2"
 
+	containerdverb "regente.io/regente/pkg/cli/containerd"
+	ctrverb "regente.io/regente/pkg/cli/ctr"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
 	serververb "regente.io/regente/pkg/cli/server"
 	"regente.io/regente/pkg/version"
@@ -22,6 +24,7 @@ const usage = `regente: Kubernetes in one binary.
 Usage:
   regente server [flags]    run the control plane (see regente server --help)
   regente kubectl [args]    run kubectl against the local cluster
+  regente ctr [args]        run containerd's ctr against the node's containerd
   regente --version         print regente, Kubernetes, kine and Go versions
   regente help              print this help
 
@@ -47,6 +50,11 @@ func run(prog string, args []string) int {
 	case "kubectl":
 		kubectlverb.Run(args[1:])
 		return 0
+	case "ctr":
+		return exitCode("ctr", ctrverb.Run(context.Background(), args[1:]))
+	case "containerd":
+		// Hidden: the agent re-executes regente as its containerd child.
+		return exitCode("containerd", containerdverb.Run(context.Background(), append([]string{"containerd"}, args[1:]...)))
 	case "--version", "-v", "version":
 		version.Print(os.Stdout)
 		return 0
@@ -57,6 +65,14 @@ func run(prog string, args []string) int {
 		fmt.Fprintf(os.Stderr, "regente: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+}
+
+func exitCode(verb string, err error) int {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
+		return 1
+	}
+	return 0
 }
 
 func runServer(args []string) int {

@@ -118,6 +118,7 @@ type authority struct {
 
 // leafSpec describes one leaf certificate Ensure maintains.
 type leafSpec struct {
+	dir   string // where the pair goes; empty means the ensurer's dir
 	name  string
 	ca    *authority
 	cn    string
@@ -297,7 +298,11 @@ func (e *ensurer) ensureServiceKey(path string) error {
 }
 
 func (e *ensurer) ensureLeaf(s leafSpec) error {
-	kp := pair(e.dir, s.name)
+	dir := s.dir
+	if dir == "" {
+		dir = e.dir
+	}
+	kp := pair(dir, s.name)
 	key, keyErr := loadKey(kp.Key)
 	cert, certErr := LoadCertificate(kp.Cert)
 	var change string

@@ -532,3 +532,34 @@ func TestCAHashAndLoadCertificate(t *testing.T) {
 		t.Errorf("LoadCertificate(key file) = %v", err)
 	}
 }
+
+func TestEnsureNodeIssuesKubeletCredentials(t *testing.T) {
+	dir := t.TempDir()
+	caDir, nodeDir := filepath.Join(dir, "server"), filepath.Join(dir, "agent")
+	if _, err := Ensure(Options{Dir: caDir, Hostname: "h", ClusterDomain: "cluster.local"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := EnsureNode(NodeOptions{CADir: caDir, Dir: nodeDir, NodeName: "node-1", NodeIPs: []net.IP{net.ParseIP("10.0.0.7")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := LoadCertificate(n.KubeletClient.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.Subject.CommonName != "system:node:node-1" || len(client.Subject.Organization) != 1 || client.Subject.Organization[0] != "system:nodes" {
+		t.Fatalf("kubelet client subject %v", client.Subject)
+	}
+	serving, _ := LoadCertificate(n.KubeletServing.Cert)
+	if err := serving.VerifyHostname("10.0.0.7"); err != nil {
+		t.Fatalf("serving cert lacks the node IP: %v", err)
+	}
+	ca, _ := LoadCertificate(n.ServerCA)
+	if err := serving.CheckSignatureFrom(ca); err != nil {
+		t.Fatalf("serving cert not signed by the server CA: %v", err)
+	}
+	again, err := EnsureNode(NodeOptions{CADir: caDir, Dir: nodeDir, NodeName: "node-1", NodeIPs: []net.IP{net.ParseIP("10.0.0.7")}})
+	if err != nil || len(again.Changed) != 0 {
+		t.Fatalf("second EnsureNode changed %v (%v)", again.Changed, err)
+	}
+}

@@ -36,6 +36,9 @@ type Server struct {
 	KubeAPIServerArgs         []string // --kube-apiserver-arg; "key=value", never comma-split
 	KubeControllerManagerArgs []string // --kube-controller-manager-arg
 	KubeSchedulerArgs         []string // --kube-scheduler-arg
+	KubeletArgs               []string // --kubelet-arg
+	NodeLabels                []string // --node-label; key=value, repeatable
+	NodeTaints                []string // --node-taint; key=value:Effect, repeatable
 	DisableAgent              bool     // --disable-agent
 	Debug                     bool     // --debug
 }
@@ -77,6 +80,9 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.KubeAPIServerArgs, "kube-apiserver-arg", s.KubeAPIServerArgs, "Extra kube-apiserver flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeControllerManagerArgs, "kube-controller-manager-arg", s.KubeControllerManagerArgs, "Extra kube-controller-manager flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeSchedulerArgs, "kube-scheduler-arg", s.KubeSchedulerArgs, "Extra kube-scheduler flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&s.KubeletArgs, "kubelet-arg", s.KubeletArgs, "Extra kubelet flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&s.NodeLabels, "node-label", s.NodeLabels, "Label to register the node with, key=value; repeatable")
+	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 }
@@ -93,7 +99,7 @@ func (s *Server) Complete() error {
 			}
 		}
 	}
-	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs} {
+	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs} {
 		for i, a := range *args {
 			(*args)[i] = strings.TrimLeft(a, "-")
 		}

@@ -78,6 +78,7 @@ func (s *Server) Validate() error {
 		{"kube-apiserver-arg", s.KubeAPIServerArgs},
 		{"kube-controller-manager-arg", s.KubeControllerManagerArgs},
 		{"kube-scheduler-arg", s.KubeSchedulerArgs},
+		{"kubelet-arg", s.KubeletArgs},
 	} {
 		for _, a := range c.args {
 			if key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); key == "" {

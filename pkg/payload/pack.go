@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,27 +16,29 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// sumsFile is the manifest inside the archive: "<sha256>  bin/<name>" lines.
+// sumsFile is the manifest inside the archive: "<sha256>  <bin|images>/<name>" lines.
 const sumsFile = "SHA256SUMS"
 
-// Pack writes every regular file of dir as bin/<name> into a zstd tar on
-// w, with a SHA256SUMS manifest first. The output depends only on the
-// files' names and contents, so the same inputs give the same archive and
-// the same content address.
+// Pack writes the regular files of dir's bin/ and images/ folders into a
+// zstd tar on w, with a SHA256SUMS manifest first. The output depends only
+// on the files' names and contents, so the same inputs give the same
+// archive and the same content address.
 func Pack(dir string, w io.Writer) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("read payload dir %s: %w", dir, err)
-	}
 	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			names = append(names, e.Name())
+	for _, sub := range []string{"bin", "images"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read payload dir: %w", err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				names = append(names, sub+"/"+e.Name())
+			}
 		}
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return fmt.Errorf("payload dir %s has no files", dir)
+		return fmt.Errorf("payload dir %s has no files in bin/ or images/", dir)
 	}
 	var sums strings.Builder
 	for _, n := range names {
@@ -42,7 +46,7 @@ func Pack(dir string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&sums, "%s  bin/%s\n", sum, n)
+		fmt.Fprintf(&sums, "%s  %s\n", sum, n)
 	}
 	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	if err != nil {
@@ -53,7 +57,7 @@ func Pack(dir string, w io.Writer) error {
 		return err
 	}
 	for _, n := range names {
-		if err := addFile(tw, filepath.Join(dir, n), "bin/"+n); err != nil {
+		if err := addFile(tw, filepath.Join(dir, n), n); err != nil {
 			return err
 		}
 	}
@@ -73,7 +77,11 @@ func addFile(tw *tar.Writer, path, name string) error {
 	if err != nil {
 		return fmt.Errorf("pack %s: %w", path, err)
 	}
-	return writeEntry(tw, name, 0o755, f, fi.Size())
+	mode := int64(0o644)
+	if strings.HasPrefix(name, "bin/") {
+		mode = 0o755
+	}
+	return writeEntry(tw, name, mode, f, fi.Size())
 }
 
 func writeEntry(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error {

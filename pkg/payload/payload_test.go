@@ -13,7 +13,12 @@ import (
 func makeArchive(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "images"), 0o755)
 	for name, content := range files {
+		if !strings.Contains(name, "/") {
+			name = "bin/" + name
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -35,8 +40,9 @@ func TestPackIsReproducible(t *testing.T) {
 
 func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 	data := t.TempDir()
-	v1 := makeArchive(t, map[string]string{"runc": "runc v1", "bridge": "bridge v1"})
-	bin1, err := Ensure(klog.Background(), v1, data)
+	v1 := makeArchive(t, map[string]string{"runc": "runc v1", "bridge": "bridge v1", "images/pause.tar": "img"})
+	dir1, err := Ensure(klog.Background(), v1, data)
+	bin1 := filepath.Join(dir1, "bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +54,22 @@ func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 		t.Fatalf("runc mode %o", fi.Mode().Perm())
 	}
 	// A second call reuses the folder.
-	if again, err := Ensure(klog.Background(), v1, data); err != nil || again != bin1 {
+	if img, err := os.ReadFile(filepath.Join(dir1, "images", "pause.tar")); err != nil || string(img) != "img" {
+		t.Fatalf("images/pause.tar = %q, %v", img, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir1, "images", "pause.tar")); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("image mode %o", fi.Mode().Perm())
+	}
+	if again, err := Ensure(klog.Background(), v1, data); err != nil || again != dir1 {
 		t.Fatalf("second Ensure = %s, %v", again, err)
 	}
 	// An upgrade moves current and keeps previous.
 	v2 := makeArchive(t, map[string]string{"runc": "runc v2", "bridge": "bridge v2"})
-	bin2, err := Ensure(klog.Background(), v2, data)
+	dir2, err := Ensure(klog.Background(), v2, data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin2 := filepath.Join(dir2, "bin")
 	cur, _ := os.Readlink(filepath.Join(data, "data", "current"))
 	prev, _ := os.Readlink(filepath.Join(data, "data", "previous"))
 	if filepath.Join(data, "data", cur, "bin") != bin2 || filepath.Join(data, "data", prev, "bin") != bin1 {
@@ -67,10 +80,11 @@ func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 func TestEnsureRepairsIncompleteFolder(t *testing.T) {
 	data := t.TempDir()
 	archive := makeArchive(t, map[string]string{"runc": "r", "bridge": "b"})
-	bin, err := Ensure(klog.Background(), archive, data)
+	dir, err := Ensure(klog.Background(), archive, data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bin := filepath.Join(dir, "bin")
 	os.Remove(filepath.Join(bin, "bridge")) // as a crash or a careless hand would
 	if _, err := Ensure(klog.Background(), archive, data); err != nil {
 		t.Fatal(err)

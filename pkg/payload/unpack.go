@@ -20,7 +20,7 @@ import (
 )
 
 // Ensure makes the archive's files available under
-// <dataDir>/data/<sha256 of archive>/bin and returns that bin dir. The
+// <dataDir>/data/<sha256 of archive>/{bin,images} and returns that folder. The
 // first call for an archive unpacks it into a temp folder, verifies every
 // file against SHA256SUMS, and renames the folder into place; later calls
 // only check the folder is complete. `current` points at the folder and
@@ -49,7 +49,7 @@ func Ensure(logger klog.Logger, archive []byte, dataDir string) (string, error) 
 	if err := pointLinks(root, hash); err != nil {
 		return "", err
 	}
-	return filepath.Join(final, "bin"), nil
+	return final, nil
 }
 
 // checkComplete is the cheap check of a folder unpacked before: the
@@ -149,12 +149,10 @@ func verify(dir string) error {
 			return fmt.Errorf("%s: checksum %s, manifest says %s", name, got, want)
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "bin", "*"))
-	if err != nil {
-		return err
-	}
-	if len(files) != len(sums) {
-		return fmt.Errorf("archive has %d binaries, manifest lists %d", len(files), len(sums))
+	bins, _ := filepath.Glob(filepath.Join(dir, "bin", "*"))
+	imgs, _ := filepath.Glob(filepath.Join(dir, "images", "*"))
+	if len(bins)+len(imgs) != len(sums) {
+		return fmt.Errorf("archive has %d files, manifest lists %d", len(bins)+len(imgs), len(sums))
 	}
 	return nil
 }
@@ -168,7 +166,7 @@ func readSums(p string) (map[string]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		sum, name, ok := strings.Cut(sc.Text(), "  ")
-		if !ok || len(sum) != 64 || !strings.HasPrefix(name, "bin/") {
+		if !ok || len(sum) != 64 || !(strings.HasPrefix(name, "bin/") || strings.HasPrefix(name, "images/")) {
 			return nil, fmt.Errorf("%s: malformed line %q", p, sc.Text())
 		}
 		sums[name] = sum
@@ -218,4 +216,11 @@ func lock(p string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", p, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// Dir is the folder Ensure unpacks archive into, known before unpacking so
+// components can be configured up front.
+func Dir(archive []byte, dataDir string) string {
+	sum := sha256.Sum256(archive)
+	return filepath.Join(dataDir, "data", hex.EncodeToString(sum[:]))
 }

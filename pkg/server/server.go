@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"k8s.io/klog/v2"
 
+	"regente.io/regente/pkg/agent"
 	"regente.io/regente/pkg/apiserver"
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
@@ -23,7 +25,6 @@ import (
 
 // Run runs `regente server` until ctx ends or a component fails.
 func Run(ctx context.Context, cfg *config.Server) error {
-	logger := klog.FromContext(ctx)
 	paths := cfg.Paths()
 	if err := preflight(cfg, paths); err != nil {
 		return err
@@ -33,6 +34,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		return err
 	}
 	advertise, err := advertiseAddress(cfg, nodeIPs)
+	if err != nil {
+		return err
+	}
+	nodeName, err := nodeNameOf(cfg)
 	if err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	components := []component.Component{
 		&dataDirLock{paths: paths},
 		component.Func("certs", func(ctx context.Context) error {
-			return ensureCredentials(ctx, cfg, paths, nodeIPs, creds)
+			return ensureCredentials(ctx, cfg, paths, nodeName, nodeIPs, creds)
 		}),
 		kine,
 		apiserver.New(apiserver.Config{
@@ -81,7 +86,24 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}),
 	}
 	if !cfg.DisableAgent {
-		logger.Info("This build has no agent yet: the cluster has no nodes and pods stay Pending; pass --disable-agent to silence this")
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the regente binary to run containerd from: %w", err)
+		}
+		components = append(components, agent.Components(agent.Config{
+			Exe:           exe,
+			DataDir:       cfg.DataDir,
+			RunDir:        "/run/regente",
+			NodeName:      nodeName,
+			NodeIP:        nodeIPs[0],
+			ServerURL:     "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort)),
+			CADir:         paths.TLSDir,
+			ClusterDNS:    cfg.ClusterDNS,
+			ClusterDomain: cfg.ClusterDomain,
+			KubeletArgs:   config.ParseComponentArgs(cfg.KubeletArgs),
+			Labels:        cfg.NodeLabels,
+			Taints:        cfg.NodeTaints,
+		})...)
 	}
 	return component.NewManager(components...).Run(ctx)
 }
@@ -101,6 +123,19 @@ func nodeIPs(cfg *config.Server) ([]net.IP, error) {
 		ips = []net.IP{ip}
 	}
 	return ips, nil
+}
+
+// nodeNameOf is --node-name, or the hostname in lower case (node names
+// are DNS subdomains).
+func nodeNameOf(cfg *config.Server) (string, error) {
+	if cfg.NodeName != "" {
+		return cfg.NodeName, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("read hostname for the node name (or pass --node-name): %w", err)
+	}
+	return strings.ToLower(h), nil
 }
 
 // advertiseAddress is the address the apiserver publishes in the
@@ -129,15 +164,7 @@ func defaultRouteIP() net.IP {
 }
 
 // ensureCredentials creates or renews the PKI and writes the kubeconfigs.
-func ensureCredentials(ctx context.Context, cfg *config.Server, paths config.Paths, ips []net.IP, kc componentKubeconfigs) error {
-	hostname := cfg.NodeName
-	if hostname == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("read hostname for the serving certificate: %w", err)
-		}
-		hostname = h
-	}
+func ensureCredentials(ctx context.Context, cfg *config.Server, paths config.Paths, hostname string, ips []net.IP, kc componentKubeconfigs) error {
 	_, svc, _ := net.ParseCIDR(cfg.ServiceCIDR) // validated before
 	serviceIP := make(net.IP, len(svc.IP))
 	copy(serviceIP, svc.IP)

@@ -20,7 +20,7 @@ import (
 // unpacked runc: static linking, seccomp and this host's cgroups all work.
 func TestPayloadRunsAContainer(t *testing.T) {
 	bin := requirements(t)
-	archivePath := filepath.Join(filepath.Dir(bin), "payload.tar.zst")
+	archivePath := filepath.Join(filepath.Dir(bin), "..", "pkg", "payload", "embedded", "payload.tar.zst")
 	archive, err := os.ReadFile(archivePath)
 	if err != nil {
 		t.Fatalf("read payload (run hack/payload.sh): %v", err)
@@ -30,9 +30,13 @@ func TestPayloadRunsAContainer(t *testing.T) {
 		t.Fatalf("busybox not found: install Debian's busybox-static")
 	}
 	dir := t.TempDir()
-	binDir, err := payload.Ensure(klog.Background(), archive, filepath.Join(dir, "data"))
+	payloadDir, err := payload.Ensure(klog.Background(), archive, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	binDir := filepath.Join(payloadDir, "bin")
+	if _, err := os.Stat(filepath.Join(payloadDir, "images", "pause.tar")); err != nil {
+		t.Errorf("payload lacks the pause image: %v", err)
 	}
 	for _, name := range []string{"runc", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {

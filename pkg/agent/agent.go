@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/images"
+	"regente.io/regente/pkg/kubeconfig"
+	"regente.io/regente/pkg/kubelet"
+	"regente.io/regente/pkg/network"
+	"regente.io/regente/pkg/payload"
+	"regente.io/regente/pkg/payload/embedded"
+	"regente.io/regente/pkg/runtime"
+)
+
+// Config is what a node needs.
+type Config struct {
+	Exe           string // the regente binary, re-executed for containerd
+	DataDir       string
+	RunDir        string // e.g. /run/regente
+	NodeName      string
+	NodeIP        net.IP
+	ServerURL     string // https URL of the apiserver
+	CADir         string // the server's TLS dir (the node's credentials are issued from it)
+	ClusterDNS    string
+	ClusterDomain string
+	KubeletArgs   []string
+	Labels        []string
+	Taints        []string
+}
+
+// Components returns the node's components in start order.
+func Components(cfg Config) []component.Component {
+	agentDir := filepath.Join(cfg.DataDir, "agent")
+	payloadDir := payload.Dir(embedded.Archive, cfg.DataDir)
+	binDir := filepath.Join(payloadDir, "bin")
+	tlsDir := filepath.Join(agentDir, "tls")
+	nodePKI := &certs.NodePKI{}
+	kubeletKubeconfig := filepath.Join(agentDir, "etc", "kubelet.kubeconfig")
+	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
+
+	containerd := runtime.New(runtime.Config{
+		Exe:          cfg.Exe,
+		AgentDir:     agentDir,
+		StateDir:     filepath.Join(cfg.RunDir, "containerd"),
+		BinDir:       binDir,
+		CNIConfDir:   cniConfDir,
+		SandboxImage: images.PauseImage,
+	})
+	return []component.Component{
+		component.Func("payload", func(ctx context.Context) error {
+			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), embedded.Archive, cfg.DataDir)
+			return err
+		}),
+		component.Func("node-credentials", func(ctx context.Context) error {
+			issued, err := certs.EnsureNode(certs.NodeOptions{CADir: cfg.CADir, Dir: tlsDir, NodeName: cfg.NodeName, NodeIPs: []net.IP{cfg.NodeIP}})
+			if err != nil {
+				return fmt.Errorf("issue node credentials: %w", err)
+			}
+			*nodePKI = *issued
+			for _, change := range issued.Changed {
+				klog.FromContext(ctx).Info("Certificate "+change, "component", "certs")
+			}
+			creds := kubeconfig.Credentials{CAFile: issued.ServerCA, CertFile: issued.KubeletClient.Cert, KeyFile: issued.KubeletClient.Key}
+			return kubeconfig.Write(kubeletKubeconfig, cfg.ServerURL, "system:node:"+cfg.NodeName, creds, 0o600)
+		}),
+		containerd,
+		images.New(images.Config{Socket: containerd.Socket(), Dirs: []string{filepath.Join(payloadDir, "images"), filepath.Join(agentDir, "images")}}),
+		kubelet.New(kubelet.Config{
+			NodeName:        cfg.NodeName,
+			NodeIP:          cfg.NodeIP.String(),
+			RootDir:         filepath.Join(agentDir, "kubelet"),
+			ConfigDir:       filepath.Join(agentDir, "etc"),
+			Kubeconfig:      kubeletKubeconfig,
+			PKI:             nodePKI,
+			RuntimeEndpoint: containerd.Endpoint(),
+			ClusterDNS:      cfg.ClusterDNS,
+			ClusterDomain:   cfg.ClusterDomain,
+			Labels:          cfg.Labels,
+			Taints:          cfg.Taints,
+			ExtraArgs:       cfg.KubeletArgs,
+		}),
+		network.New(network.Config{
+			NodeName:   cfg.NodeName,
+			Kubeconfig: kubeletKubeconfig,
+			CNIConfDir: cniConfDir,
+			IPAMDir:    filepath.Join(agentDir, "cni", "networks"),
+		}),
+		component.Func("announce-node", func(ctx context.Context) error {
+			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)
+			return nil
+		}),
+	}
+}
+
+// announceReady logs once when the node first reports Ready.
+func announceReady(ctx context.Context, kubeconfigPath, nodeName string) {
+	logger := klog.FromContext(ctx).WithValues("component", "agent")
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
+	if err != nil {
+		return
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return
+	}
+	begin := time.Now()
+	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == "Ready" && c.Status == "True" {
+				logger.Info("Node is Ready", "node", nodeName, "after", time.Since(begin).Round(time.Millisecond))
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

@@ -1,0 +1,71 @@
+package certs
+
+import (
+	"crypto/x509"
+	"errors"
+	"net"
+	"time"
+)
+
+// NodeOptions says which node credentials to issue from the cluster CAs.
+type NodeOptions struct {
+	CADir    string // the server's TLS dir, holding server-ca and client-ca
+	Dir      string // where the node's files go, e.g. <data-dir>/agent/tls
+	NodeName string
+	NodeIPs  []net.IP
+	Now      func() time.Time // nil = time.Now
+}
+
+// NodePKI are the file paths of a node's credentials.
+type NodePKI struct {
+	ServerCA       string  // trusts the apiserver's serving cert
+	ClientCA       string  // the kubelet's clientCAFile: who may call the kubelet API
+	KubeletClient  KeyPair // "client-kubelet": CN=system:node:<name>, O=system:nodes
+	KubeletServing KeyPair // "serving-kubelet": the kubelet API's serving cert, by the server CA
+	KubeProxy      KeyPair // "client-kube-proxy": CN=system:kube-proxy
+	Changed        []string
+}
+
+// EnsureNode creates or renews a node's kubelet and kube-proxy credentials
+// with the same reuse and renewal rules as Ensure. The CAs must exist.
+func EnsureNode(o NodeOptions) (*NodePKI, error) {
+	if o.CADir == "" || o.Dir == "" || o.NodeName == "" {
+		return nil, errors.New("ensure node credentials: CADir, Dir and NodeName are required")
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if err := ensureDir(o.Dir); err != nil {
+		return nil, err
+	}
+	e := &ensurer{dir: o.CADir, now: now()}
+	serverCA, err := e.ensureCA("server-ca")
+	if err != nil {
+		return nil, err
+	}
+	clientCA, err := e.ensureCA("client-ca")
+	if err != nil {
+		return nil, err
+	}
+	dns, ips := normalizeSANs([]string{o.NodeName, "localhost"}, append([]net.IP{net.IPv4(127, 0, 0, 1)}, o.NodeIPs...))
+	client := x509.ExtKeyUsageClientAuth
+	leaves := []leafSpec{
+		{dir: o.Dir, name: "client-kubelet", ca: clientCA, cn: "system:node:" + o.NodeName, orgs: []string{"system:nodes"}, usage: client},
+		{dir: o.Dir, name: "serving-kubelet", ca: serverCA, cn: o.NodeName, usage: x509.ExtKeyUsageServerAuth, dns: dns, ips: ips},
+		{dir: o.Dir, name: "client-kube-proxy", ca: clientCA, cn: "system:kube-proxy", usage: client},
+	}
+	for _, l := range leaves {
+		if err := e.ensureLeaf(l); err != nil {
+			return nil, err
+		}
+	}
+	return &NodePKI{
+		ServerCA:       pair(o.CADir, "server-ca").Cert,
+		ClientCA:       pair(o.CADir, "client-ca").Cert,
+		KubeletClient:  pair(o.Dir, "client-kubelet"),
+		KubeletServing: pair(o.Dir, "serving-kubelet"),
+		KubeProxy:      pair(o.Dir, "client-kube-proxy"),
+		Changed:        e.changed,
+	}, nil
+}

@@ -1,0 +1,149 @@
+package images
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/platforms"
+	"github.com/klauspost/compress/zstd"
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/component"
+)
+
+// PauseImage is the sandbox image every pod runs, built from images/pause
+// and carried in the payload. The .invalid name can never resolve to a
+// registry, so a missing image is never pulled from anywhere.
+const PauseImage = "regente.invalid/pause:1"
+
+// criNamespace is the containerd namespace the CRI plugin (and so the
+// kubelet) sees.
+const criNamespace = "k8s.io"
+
+// Labels that make the CRI plugin list an image and keep it from GC.
+var importLabels = map[string]string{
+	"io.cri-containerd.image":  "managed",
+	"io.cri-containerd.pinned": "pinned",
+}
+
+// Config says where images come from.
+type Config struct {
+	// Socket is containerd's socket.
+	Socket string
+	// Dirs are folders of archives, imported in order: the system images
+	// first, then the user's images dir.
+	Dirs []string
+}
+
+// Importer is the images component: it imports at start.
+type Importer struct {
+	cfg Config
+}
+
+var _ component.Component = (*Importer)(nil)
+
+// New returns the images component.
+func New(cfg Config) *Importer { return &Importer{cfg: cfg} }
+
+// Name implements component.Component.
+func (i *Importer) Name() string { return "images" }
+
+// Init implements component.Component.
+func (i *Importer) Init(context.Context) error { return nil }
+
+// Stop implements component.Component.
+func (i *Importer) Stop(context.Context) error { return nil }
+
+// Start imports every archive once. Only a failure to reach containerd is
+// an error; a bad archive is logged and skipped.
+func (i *Importer) Start(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "images")
+	client, err := containerd.New(i.cfg.Socket, containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", i.cfg.Socket, err)
+	}
+	defer client.Close()
+	ctx = namespaces.WithNamespace(ctx, criNamespace)
+	for _, dir := range i.cfg.Dirs {
+		for _, path := range Archives(dir) {
+			begin := time.Now()
+			names, err := ImportFile(ctx, client, path)
+			if err != nil {
+				logger.Error(err, "Skipping image archive", "file", path)
+				continue
+			}
+			logger.Info("Imported images", "file", path, "images", names, "took", time.Since(begin).Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// Archives lists the image archives in dir, by name.
+func Archives(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && (strings.HasSuffix(n, ".tar") || strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz") || strings.HasSuffix(n, ".tar.zst")) {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ImportFile imports one archive for this machine's platform and returns
+// the image names it held.
+func ImportFile(ctx context.Context, client *containerd.Client, path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := decompress(path, f)
+	if err != nil {
+		return nil, fmt.Errorf("decompress %s: %w", path, err)
+	}
+	imgs, err := client.Import(ctx, r,
+		containerd.WithImportPlatform(platforms.Default()),
+		containerd.WithImageLabels(importLabels),
+		containerd.WithSkipMissing())
+	if err != nil {
+		return nil, fmt.Errorf("import %s (not a docker-archive or OCI image tarball?): %w", path, err)
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("import %s: no image names in the archive (an OCI layout needs the io.containerd.image.name or org.opencontainers.image.ref.name annotation)", path)
+	}
+	names := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		names = append(names, img.Name)
+	}
+	return names, nil
+}
+
+func decompress(path string, r io.Reader) (io.Reader, error) {
+	switch {
+	case strings.HasSuffix(path, ".tar.gz"), strings.HasSuffix(path, ".tgz"):
+		return gzip.NewReader(bufio.NewReader(r))
+	case strings.HasSuffix(path, ".tar.zst"):
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return r, nil
+}
