@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -38,8 +39,22 @@ func New(cfg Config) *Bridge { return &Bridge{cfg: cfg} }
 // Name implements component.Component.
 func (b *Bridge) Name() string { return "network" }
 
-// Init implements component.Component.
-func (b *Bridge) Init(context.Context) error { return nil }
+// hostTools are the programs the CNI plugins run on the host, with the
+// Debian/Ubuntu package that has each.
+var hostTools = []struct{ program, pkg string }{
+	{"iptables", "iptables"},
+}
+
+// Init checks the host tools pod networking needs, before anything starts.
+func (b *Bridge) Init(context.Context) error {
+	for _, t := range hostTools {
+		if _, err := exec.LookPath(t.program); err != nil {
+			return fmt.Errorf("%s not found in PATH: pod networking needs it; install the %q package "+
+				"(apt-get install %s, dnf install %s, apk add %s), or run with --disable-agent", t.program, t.pkg, t.pkg, t.pkg, t.pkg)
+		}
+	}
+	return nil
+}
 
 // Stop implements component.Component.
 func (b *Bridge) Stop(context.Context) error { return nil }

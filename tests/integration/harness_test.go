@@ -88,9 +88,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newServer prepares a server on a fresh data dir with an empty config
-// file, so the machine's /etc/regente never leaks into a test.
+// newServer prepares a control-plane-only server (--disable-agent) on a
+// fresh data dir with an empty config file, so the machine's /etc/regente
+// never leaks into a test.
 func newServer(t *testing.T, bin string, extra ...string) *server {
+	return newProcess(t, bin, append([]string{"--disable-agent"}, extra...)...)
+}
+
+func newProcess(t *testing.T, bin string, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{t: t, bin: bin, dataDir: filepath.Join(dir, "data"), port: freePort(t),
@@ -105,7 +110,6 @@ func newServer(t *testing.T, bin string, extra ...string) *server {
 		"--https-listen-port", strconv.Itoa(s.port),
 		"--bind-address", "127.0.0.1",
 		"--write-kubeconfig", s.kubeconfig,
-		"--disable-agent",
 	}, extra...)
 	return s
 }

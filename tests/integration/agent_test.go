@@ -1,0 +1,197 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"regente.io/regente/pkg/ociarchive"
+)
+
+// newNode prepares a server with its agent, with the given image archives
+// already in its images dir, and registers a cleanup that removes every
+// pod, stops regente, and leaves no shim, container or mount behind.
+func newNode(t *testing.T, bin string, archives map[string][]byte, extra ...string) *server {
+	t.Helper()
+	s := newProcess(t, bin, extra...)
+	imagesDir := filepath.Join(s.dataDir, "agent", "images")
+	if err := os.MkdirAll(imagesDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range archives {
+		if err := os.WriteFile(filepath.Join(imagesDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { cleanupNode(t, s) })
+	return s
+}
+
+func cleanupNode(t *testing.T, s *server) {
+	if s.cmd != nil && s.cmd.ProcessState == nil {
+		s.kubectlErr("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force", "--wait=true", "--timeout=60s")
+		s.stop()
+	}
+	// Shims and containers outlive regente by design: end them by hand.
+	exec.Command("pkill", "-9", "-f", filepath.Join(s.dataDir, "data")).Run()
+	exec.Command("pkill", "-9", "-f", "regente-test-marker").Run()
+	unmountUnder(t, "/run/regente")
+	unmountUnder(t, s.dataDir)
+	os.RemoveAll("/run/regente/containerd")
+}
+
+// unmountUnder lazily unmounts every mount below dir, deepest first, so
+// the temp dir can be removed.
+func unmountUnder(t *testing.T, dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir) {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	for _, m := range mounts {
+		exec.Command("umount", "-l", m).Run()
+	}
+}
+
+// busyboxImage builds a test image from Debian's busybox-static with our
+// own OCI writer: nothing is downloaded.
+func busyboxImage(t *testing.T, name string) []byte {
+	t.Helper()
+	path, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("busybox not found: install Debian's busybox-static")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "image.tar")
+	if err := ociarchive.WriteFile(out, ociarchive.Image{Name: name, Entrypoint: []string{"/bin/busybox"},
+		Files: []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	return b
+}
+
+func (s *server) waitNodeReady(t *testing.T) {
+	t.Helper()
+	eventually(t, 120*time.Second, "node Ready", func() error {
+		out, err := s.kubectlErr("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != "True" {
+			return fmt.Errorf("Ready=%q", out)
+		}
+		return nil
+	})
+}
+
+// TestAgent runs the node on this machine with no registry: images come
+// from the images dir and the embedded payload.
+func TestAgent(t *testing.T) {
+	bin := requirements(t)
+	const image = "regente.invalid/busybox:test"
+	s := newNode(t, bin, map[string][]byte{
+		"busybox.tar": busyboxImage(t, image),
+		"corrupt.tar": []byte("this is not an image archive"),
+	})
+	s.start()
+	s.waitNodeReady(t)
+
+	t.Run("images dir imported, corrupt archive reported by name", func(t *testing.T) {
+		log := s.log.String()
+		if !strings.Contains(log, "Skipping image archive") || !strings.Contains(log, "corrupt.tar") {
+			t.Errorf("no report naming corrupt.tar:\n%s", tail(log))
+		}
+		out, err := exec.Command(bin, "ctr", "images", "ls").CombinedOutput()
+		if err != nil {
+			t.Fatalf("regente ctr images ls: %v: %s", err, out)
+		}
+		for _, want := range []string{image, "regente.invalid/pause:1", "io.cri-containerd.pinned=pinned"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("ctr images ls lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	s.apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: marker}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: marker}}
+  template:
+    metadata: {labels: {app: marker}}
+    spec:
+      containers:
+      - name: main
+        image: ` + image + `
+        imagePullPolicy: Never
+        command: ["/bin/busybox", "sh", "-c", "echo started; /bin/busybox sleep 86400; echo done", "regente-test-marker"]
+`)
+	s.kubectl("rollout", "status", "deployment/marker", "--timeout=120s")
+
+	t.Run("logs and exec", func(t *testing.T) {
+		if out := s.kubectl("logs", "deployment/marker"); !strings.Contains(out, "started") {
+			t.Fatalf("logs = %q", out)
+		}
+		if out := s.kubectl("exec", "deployment/marker", "--", "/bin/busybox", "echo", "exec-works"); strings.TrimSpace(out) != "exec-works" {
+			t.Fatalf("exec = %q", out)
+		}
+		ip := s.kubectl("get", "pods", "-l", "app=marker", "-o", "jsonpath={.items[0].status.podIP}")
+		if !strings.HasPrefix(ip, "10.42.") {
+			t.Fatalf("pod IP %q not in the cluster CIDR", ip)
+		}
+	})
+
+	t.Run("restart keeps the container running", func(t *testing.T) {
+		before := markerPID(t)
+		if code, _ := s.stop(); code != 0 {
+			t.Fatalf("stop exit code %d", code)
+		}
+		if pid := markerPID(t); pid != before {
+			t.Fatalf("container PID %d changed to %d while regente was down", before, pid)
+		}
+		s.start()
+		s.waitNodeReady(t)
+		time.Sleep(5 * time.Second) // let the kubelet resync the pod
+		if pid := markerPID(t); pid != before {
+			t.Fatalf("container PID %d changed to %d after restart", before, pid)
+		}
+		if n := s.kubectl("get", "pods", "-l", "app=marker", "-o", "jsonpath={.items[0].status.containerStatuses[0].restartCount}"); n != "0" {
+			t.Fatalf("restartCount = %s", n)
+		}
+	})
+}
+
+// markerPID finds the test container's process on the host.
+func markerPID(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", "regente-test-marker").Output()
+	fields := strings.Fields(string(out))
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("want one marker process, pgrep: %q %v", out, err)
+	}
+	pid, _ := strconv.Atoi(fields[0])
+	return pid
+}
