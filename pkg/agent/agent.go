@@ -21,6 +21,7 @@ import (
 	"regente.io/regente/pkg/network"
 	"regente.io/regente/pkg/payload"
 	"regente.io/regente/pkg/payload/embedded"
+	"regente.io/regente/pkg/proxy"
 	"regente.io/regente/pkg/runtime"
 )
 
@@ -35,7 +36,9 @@ type Config struct {
 	CADir         string // the server's TLS dir (the node's credentials are issued from it)
 	ClusterDNS    string
 	ClusterDomain string
+	ClusterCIDR   string
 	KubeletArgs   []string
+	ProxyArgs     []string
 	Labels        []string
 	Taints        []string
 }
@@ -48,6 +51,7 @@ func Components(cfg Config) []component.Component {
 	tlsDir := filepath.Join(agentDir, "tls")
 	nodePKI := &certs.NodePKI{}
 	kubeletKubeconfig := filepath.Join(agentDir, "etc", "kubelet.kubeconfig")
+	proxyKubeconfig := filepath.Join(agentDir, "etc", "kube-proxy.kubeconfig")
 	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
 
 	containerd := runtime.New(runtime.Config{
@@ -73,7 +77,11 @@ func Components(cfg Config) []component.Component {
 				klog.FromContext(ctx).Info("Certificate "+change, "component", "certs")
 			}
 			creds := kubeconfig.Credentials{CAFile: issued.ServerCA, CertFile: issued.KubeletClient.Cert, KeyFile: issued.KubeletClient.Key}
-			return kubeconfig.Write(kubeletKubeconfig, cfg.ServerURL, "system:node:"+cfg.NodeName, creds, 0o600)
+			if err := kubeconfig.Write(kubeletKubeconfig, cfg.ServerURL, "system:node:"+cfg.NodeName, creds, 0o600); err != nil {
+				return err
+			}
+			creds = kubeconfig.Credentials{CAFile: issued.ServerCA, CertFile: issued.KubeProxy.Cert, KeyFile: issued.KubeProxy.Key}
+			return kubeconfig.Write(proxyKubeconfig, cfg.ServerURL, "system:kube-proxy", creds, 0o600)
 		}),
 		containerd,
 		images.New(images.Config{Socket: containerd.Socket(), Dirs: []string{filepath.Join(payloadDir, "images"), filepath.Join(agentDir, "images")}}),
@@ -96,6 +104,12 @@ func Components(cfg Config) []component.Component {
 			Kubeconfig: kubeletKubeconfig,
 			CNIConfDir: cniConfDir,
 			IPAMDir:    filepath.Join(agentDir, "cni", "networks"),
+		}),
+		proxy.New(proxy.Config{
+			NodeName:    cfg.NodeName,
+			Kubeconfig:  proxyKubeconfig,
+			ClusterCIDR: cfg.ClusterCIDR,
+			ExtraArgs:   cfg.ProxyArgs,
 		}),
 		component.Func("announce-node", func(ctx context.Context) error {
 			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)

@@ -37,6 +37,7 @@ type Server struct {
 	KubeControllerManagerArgs []string // --kube-controller-manager-arg
 	KubeSchedulerArgs         []string // --kube-scheduler-arg
 	KubeletArgs               []string // --kubelet-arg
+	KubeProxyArgs             []string // --kube-proxy-arg
 	NodeLabels                []string // --node-label; key=value, repeatable
 	NodeTaints                []string // --node-taint; key=value:Effect, repeatable
 	DisableAgent              bool     // --disable-agent
@@ -81,6 +82,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.KubeControllerManagerArgs, "kube-controller-manager-arg", s.KubeControllerManagerArgs, "Extra kube-controller-manager flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeSchedulerArgs, "kube-scheduler-arg", s.KubeSchedulerArgs, "Extra kube-scheduler flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeletArgs, "kubelet-arg", s.KubeletArgs, "Extra kubelet flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&s.KubeProxyArgs, "kube-proxy-arg", s.KubeProxyArgs, "Extra kube-proxy flag as key=value, e.g. proxy-mode=nftables; repeatable, never comma-split")
 	fs.StringArrayVar(&s.NodeLabels, "node-label", s.NodeLabels, "Label to register the node with, key=value; repeatable")
 	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
@@ -99,7 +101,7 @@ func (s *Server) Complete() error {
 			}
 		}
 	}
-	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs} {
+	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs, &s.KubeProxyArgs} {
 		for i, a := range *args {
 			(*args)[i] = strings.TrimLeft(a, "-")
 		}

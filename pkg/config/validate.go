@@ -79,6 +79,7 @@ func (s *Server) Validate() error {
 		{"kube-controller-manager-arg", s.KubeControllerManagerArgs},
 		{"kube-scheduler-arg", s.KubeSchedulerArgs},
 		{"kubelet-arg", s.KubeletArgs},
+		{"kube-proxy-arg", s.KubeProxyArgs},
 	} {
 		for _, a := range c.args {
 			if key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); key == "" {

@@ -16,11 +16,13 @@ import (
 	"time"
 )
 
-// File is one file of the image's single layer.
+// File is one file of the image's single layer: a regular file, or a
+// symlink when Link is set.
 type File struct {
 	Path string // absolute path inside the image, e.g. /pause
 	Mode int64
 	Data []byte
+	Link string // symlink target, e.g. "busybox" for /bin/sh
 }
 
 // Image describes the image to write.
@@ -141,7 +143,14 @@ func layerTarGz(files []File) (gz []byte, diffID string, err error) {
 		}
 	}
 	for _, f := range sorted {
-		if err := writeTarFile(tw, path.Clean("/" + f.Path)[1:], f.Mode, f.Data); err != nil {
+		name := path.Clean("/" + f.Path)[1:]
+		if f.Link != "" {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Linkname: f.Link, Mode: 0o777, Typeflag: tar.TypeSymlink, Format: tar.FormatPAX}); err != nil {
+				return nil, "", err
+			}
+			continue
+		}
+		if err := writeTarFile(tw, name, f.Mode, f.Data); err != nil {
 			return nil, "", err
 		}
 	}

@@ -30,7 +30,8 @@ func readTar(t *testing.T, r io.Reader) map[string][]byte {
 
 func TestWriteProducesAConsistentLayout(t *testing.T) {
 	img := Image{Name: "regente.invalid/pause:1", Entrypoint: []string{"/pause"},
-		Files: []File{{Path: "/pause", Mode: 0o755, Data: []byte("binary")}, {Path: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0::/:/pause\n")}}}
+		Files: []File{{Path: "/pause", Mode: 0o755, Data: []byte("binary")}, {Path: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0::/:/pause\n")},
+			{Path: "/bin/sh", Link: "../pause"}}}
 	var a, b bytes.Buffer
 	if err := Write(&a, img); err != nil {
 		t.Fatal(err)

@@ -100,7 +100,9 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			CADir:         paths.TLSDir,
 			ClusterDNS:    cfg.ClusterDNS,
 			ClusterDomain: cfg.ClusterDomain,
+			ClusterCIDR:   cfg.ClusterCIDR,
 			KubeletArgs:   config.ParseComponentArgs(cfg.KubeletArgs),
+			ProxyArgs:     config.ParseComponentArgs(cfg.KubeProxyArgs),
 			Labels:        cfg.NodeLabels,
 			Taints:        cfg.NodeTaints,
 		})...)

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,15 +39,37 @@ func newNode(t *testing.T, bin string, archives map[string][]byte, extra ...stri
 
 func cleanupNode(t *testing.T, s *server) {
 	if s.cmd != nil && s.cmd.ProcessState == nil {
-		s.kubectlErr("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force", "--wait=true", "--timeout=60s")
+		s.kubectlErr("delete", "deployments,pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s")
 		s.stop()
 	}
 	// Shims and containers outlive regente by design: end them by hand.
+	killKubepods()
 	exec.Command("pkill", "-9", "-f", filepath.Join(s.dataDir, "data")).Run()
-	exec.Command("pkill", "-9", "-f", "regente-test-marker").Run()
+	// Pod network namespaces are bind-mounted by containerd and outlive
+	// their processes; a stale one would answer on an IP the next test's
+	// fresh IPAM hands out again.
+	netns, _ := filepath.Glob("/run/netns/cni-*")
+	for _, ns := range netns {
+		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
+	}
+	exec.Command("ip", "link", "delete", "regente0").Run()
 	unmountUnder(t, "/run/regente")
 	unmountUnder(t, s.dataDir)
 	os.RemoveAll("/run/regente/containerd")
+}
+
+// killKubepods kills every process in a pod cgroup (v1 or v2 layout).
+func killKubepods() {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "kubepods") {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // unmountUnder lazily unmounts every mount below dir, deepest first, so
@@ -83,9 +106,14 @@ func busyboxImage(t *testing.T, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}
+	// The applets kubectl cp and the tests call by name.
+	for _, applet := range []string{"sh", "tar", "cat", "echo", "sleep", "nc", "tail", "printf", "httpd", "mkdir", "ls"} {
+		files = append(files, ociarchive.File{Path: "/bin/" + applet, Link: "busybox"})
+	}
 	out := filepath.Join(t.TempDir(), "image.tar")
 	if err := ociarchive.WriteFile(out, ociarchive.Image{Name: name, Entrypoint: []string{"/bin/busybox"},
-		Files: []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}}); err != nil {
+		Env: []string{"PATH=/bin"}, Files: files}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
@@ -163,6 +191,8 @@ spec:
 			t.Fatalf("pod IP %q not in the cluster CIDR", ip)
 		}
 	})
+
+	testWorkloads(t, s, image)
 
 	t.Run("restart keeps the container running", func(t *testing.T) {
 		before := markerPID(t)
