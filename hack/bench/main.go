@@ -35,14 +35,15 @@ func main() {
 	runs := flag.Int("runs", 5, "start-time samples")
 	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
 	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
+	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
 	flag.Parse()
-	if err := run(*bin, *runs, *idle, *writes); err != nil {
+	if err := run(*bin, *runs, *idle, *writes, *agent); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, runs int, idle, writes time.Duration) error {
+func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
 	bin, _ = filepath.Abs(bin)
 	fi, err := os.Stat(bin)
 	if err != nil {
@@ -106,6 +107,15 @@ func run(bin string, runs int, idle, writes time.Duration) error {
 			fmt.Sprintf("%.0f/s (p50 %s, p99 %s)", float64(n)/writes.Seconds(), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)), "-"})
 	}
 
+	s.stop()
+	if agent {
+		agentRows, err := benchAgent(bin, runs, idle)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		rows = append(rows, agentRows...)
+	}
+
 	fmt.Printf("\n| metric | value | target |\n| --- | --- | --- |\n")
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %s |\n", r.metric, r.value, r.target)
@@ -117,6 +127,7 @@ type instance struct {
 	bin, dir, kubeconfig string
 	port                 int
 	cmd                  *exec.Cmd
+	agent                bool // run the node too (no --disable-agent)
 }
 
 func newInstance(bin string) (*instance, error) {
@@ -143,9 +154,13 @@ func (s *instance) start() (time.Duration, error) {
 		return 0, err
 	}
 	defer log.Close()
-	s.cmd = exec.Command(s.bin, "server", "--config", filepath.Join(s.dir, "config.yaml"),
+	args := []string{"server", "--config", filepath.Join(s.dir, "config.yaml"),
 		"--data-dir", filepath.Join(s.dir, "data"), "--https-listen-port", strconv.Itoa(s.port),
-		"--bind-address", "127.0.0.1", "--write-kubeconfig", s.kubeconfig, "--disable-agent")
+		"--bind-address", "127.0.0.1", "--write-kubeconfig", s.kubeconfig}
+	if !s.agent {
+		args = append(args, "--disable-agent")
+	}
+	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	begin := time.Now()

@@ -147,9 +147,14 @@ spec:
 			}
 			return nil
 		})
-		if out := s.kubectl("logs", "crasher", "--previous"); !strings.Contains(out, "crashing") {
-			t.Fatalf("previous logs = %q", out)
-		}
+		// The kubelet swaps the dead container while it restarts: retry.
+		eventually(t, 30*time.Second, "logs of the previous crash", func() error {
+			out, err := s.kubectlErr("logs", "crasher", "--previous")
+			if err != nil || !strings.Contains(out, "crashing") {
+				return fmt.Errorf("%q %v", out, err)
+			}
+			return nil
+		})
 	})
 }
 

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"regente.io/regente/pkg/ociarchive"
+)
+
+const benchImage = "regente.invalid/busybox:bench"
+
+// benchAgent measures the node: time to node Ready (first unpack and warm
+// restart), pod start latency over 20 pods, and the RSS of the whole
+// process tree with one pod after idling.
+func benchAgent(bin string, runs int, idle time.Duration) ([]row, error) {
+	var cold, warm []time.Duration
+	for i := 0; i < runs; i++ {
+		s, err := newInstance(bin)
+		if err != nil {
+			return nil, err
+		}
+		s.agent = true
+		if err := writeBenchImage(s); err != nil {
+			return nil, err
+		}
+		d, err := s.startToNodeReady()
+		if err != nil {
+			return nil, fmt.Errorf("cold node start: %w", err)
+		}
+		cold = append(cold, d)
+		s.stop()
+		if d, err = s.startToNodeReady(); err != nil {
+			return nil, fmt.Errorf("warm node start: %w", err)
+		}
+		warm = append(warm, d)
+		fmt.Fprintf(os.Stderr, "node run %d: cold %s warm %s\n", i+1, cold[i].Round(time.Millisecond), warm[i].Round(time.Millisecond))
+		if i < runs-1 {
+			s.stop()
+			cleanupNode(s)
+		} else {
+			defer cleanupNode(s)
+			defer s.stop()
+			return measureNode(s, cold, warm, idle)
+		}
+	}
+	return nil, fmt.Errorf("no runs")
+}
+
+func measureNode(s *instance, cold, warm []time.Duration, idle time.Duration) ([]row, error) {
+	rows := []row{
+		{fmt.Sprintf("node Ready, cold start with first unpack (median of %d)", len(cold)), median(cold).Round(time.Millisecond).String(), "-"},
+		{fmt.Sprintf("node Ready, warm start (median of %d)", len(warm)), median(warm).Round(time.Millisecond).String(), "≤ 10s"},
+	}
+	client, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		d, err := startPod(client, fmt.Sprintf("bench-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, d)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	rows = append(rows, row{"pod start latency, create → Running, image present (20 pods)",
+		fmt.Sprintf("p50 %s, p99 %s", lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond)), "p50 ≤ 1.5s"})
+	for i := 1; i < 20; i++ {
+		client.CoreV1().Pods("default").Delete(context.Background(), fmt.Sprintf("bench-%d", i), metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	}
+	fmt.Fprintf(os.Stderr, "idling %s with one pod for the tree RSS\n", idle)
+	time.Sleep(idle)
+	rss, err := treeRSS(s.cmd.Process.Pid, s.dir)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, row{fmt.Sprintf("RSS of regente + containerd + shims, one pod, after %s idle", idle), mib(rss), "≤ 450 MiB"}), nil
+}
+
+func (s *instance) client() (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 100, 100
+	return kubernetes.NewForConfig(cfg)
+}
+
+// startToNodeReady starts regente and returns the time until its node is Ready.
+func (s *instance) startToNodeReady() (time.Duration, error) {
+	begin := time.Now()
+	if _, err := s.start(); err != nil {
+		return 0, err
+	}
+	client, err := s.client()
+	if err != nil {
+		return 0, err
+	}
+	for time.Since(begin) < 3*time.Minute {
+		nodes, err := client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err == nil && len(nodes.Items) == 1 {
+			for _, c := range nodes.Items[0].Status.Conditions {
+				// A restart reuses the node object: Ready must be newer than this start.
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue && c.LastHeartbeatTime.After(begin) {
+					return time.Since(begin), nil
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("node not Ready after 3m; see %s/server.log", s.dir)
+}
+
+func startPod(client *kubernetes.Clientset, name string) (time.Duration, error) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "main", Image: benchImage, ImagePullPolicy: corev1.PullNever,
+			Command: []string{"/bin/busybox", "sleep", "86400"},
+		}}},
+	}
+	begin := time.Now()
+	if _, err := client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		return 0, err
+	}
+	for time.Since(begin) < time.Minute {
+		p, err := client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			return time.Since(begin), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("pod %s not Running after 1m", name)
+}
+
+func writeBenchImage(s *instance) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("busybox not found: install Debian's busybox-static")
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, "data", "agent", "images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return ociarchive.WriteFile(filepath.Join(dir, "busybox.tar"), ociarchive.Image{Name: benchImage,
+		Entrypoint: []string{"/bin/busybox"}, Files: []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}})
+}
+
+// treeRSS adds up the RSS of regente, its containerd child, and the shims
+// running from this data dir.
+func treeRSS(pid int, dir string) (int64, error) {
+	total := int64(0)
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		n, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(p)
+		if n == pid || strings.Contains(string(cmd), dir) || isChildOf(n, pid) {
+			if m, err := memoryOf(n); err == nil {
+				total += m["Rss"]
+			}
+		}
+	}
+	return total, nil
+}
+
+func isChildOf(pid, parent int) bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PPid:"); ok {
+			return strings.TrimSpace(v) == strconv.Itoa(parent)
+		}
+	}
+	return false
+}
+
+// cleanupNode ends what outlives regente by design (shims, containers,
+// pod network namespaces, mounts) so the next run starts clean.
+func cleanupNode(s *instance) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "kubepods") {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	exec.Command("pkill", "-9", "-f", filepath.Join(s.dir, "data")).Run()
+	netns, _ := filepath.Glob("/run/netns/cni-*")
+	for _, ns := range netns {
+		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
+	}
+	exec.Command("ip", "link", "delete", "regente0").Run()
+	out, _ := exec.Command("sh", "-c", "grep -oE ' (/run/regente|"+s.dir+")[^ ]*' /proc/self/mountinfo | sort -r").Output()
+	for _, m := range strings.Fields(string(out)) {
+		exec.Command("umount", "-l", m).Run()
+	}
+	os.RemoveAll("/run/regente/containerd")
+	os.RemoveAll(s.dir)
+}
