@@ -85,11 +85,11 @@ func measureNode(s *instance, cold, warm []time.Duration, idle time.Duration) ([
 	}
 	fmt.Fprintf(os.Stderr, "idling %s with one pod for the tree RSS\n", idle)
 	time.Sleep(idle)
-	rss, err := treeRSS(s.cmd.Process.Pid, s.dir)
-	if err != nil {
-		return nil, err
-	}
-	return append(rows, row{fmt.Sprintf("RSS of regente + containerd + shims, one pod, after %s idle", idle), mib(rss), "≤ 450 MiB"}), nil
+	rss, pss := treeMemory(s.cmd.Process.Pid, s.dir)
+	return append(rows,
+		row{fmt.Sprintf("RSS of regente + containerd + shims, one pod, after %s idle", idle), mib(rss), "≤ 450 MiB"},
+		row{"  same tree as PSS (shared binary pages counted once)", mib(pss), "-"},
+	), nil
 }
 
 func (s *instance) client() (*kubernetes.Clientset, error) {
@@ -165,10 +165,10 @@ func writeBenchImage(s *instance) error {
 		Entrypoint: []string{"/bin/busybox"}, Files: []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}})
 }
 
-// treeRSS adds up the RSS of regente, its containerd child, and the shims
-// running from this data dir.
-func treeRSS(pid int, dir string) (int64, error) {
-	total := int64(0)
+// treeMemory adds up the RSS and PSS of regente, its containerd child, and
+// the shims running from this data dir. RSS counts the binary's pages once
+// per process that maps them; PSS splits them between those processes.
+func treeMemory(pid int, dir string) (rss, pss int64) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		n, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
@@ -178,11 +178,12 @@ func treeRSS(pid int, dir string) (int64, error) {
 		cmd, _ := os.ReadFile(p)
 		if n == pid || strings.Contains(string(cmd), dir) || isChildOf(n, pid) {
 			if m, err := memoryOf(n); err == nil {
-				total += m["Rss"]
+				rss += m["Rss"]
+				pss += m["Pss"]
 			}
 		}
 	}
-	return total, nil
+	return rss, pss
 }
 
 func isChildOf(pid, parent int) bool {
