@@ -84,7 +84,11 @@ func Components(cfg Config) []component.Component {
 			return kubeconfig.Write(proxyKubeconfig, cfg.ServerURL, "system:kube-proxy", creds, 0o600)
 		}),
 		containerd,
-		images.New(images.Config{Socket: containerd.Socket(), Dirs: []string{filepath.Join(payloadDir, "images"), filepath.Join(agentDir, "images")}}),
+		images.New(images.Config{
+			Socket:   containerd.Socket(),
+			Dirs:     []string{filepath.Join(payloadDir, "images"), filepath.Join(agentDir, "images")},
+			WatchDir: filepath.Join(agentDir, "images"),
+		}),
 		kubelet.New(kubelet.Config{
 			NodeName:        cfg.NodeName,
 			NodeIP:          cfg.NodeIP.String(),

@@ -15,6 +15,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/platforms"
+	"github.com/fsnotify/fsnotify"
 	"github.com/klauspost/compress/zstd"
 	"k8s.io/klog/v2"
 
@@ -40,14 +41,19 @@ var importLabels = map[string]string{
 type Config struct {
 	// Socket is containerd's socket.
 	Socket string
-	// Dirs are folders of archives, imported in order: the system images
-	// first, then the user's images dir.
+	// Dirs are folders of archives, imported in order at start: the system
+	// images first, then the user's images dir.
 	Dirs []string
+	// WatchDir is the user's images dir: archives that appear there later
+	// are imported too. Created (0700) if missing.
+	WatchDir string
 }
 
-// Importer is the images component: it imports at start.
+// Importer is the images component: it imports at start, then watches.
 type Importer struct {
-	cfg Config
+	cfg    Config
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 var _ component.Component = (*Importer)(nil)
@@ -61,8 +67,19 @@ func (i *Importer) Name() string { return "images" }
 // Init implements component.Component.
 func (i *Importer) Init(context.Context) error { return nil }
 
-// Stop implements component.Component.
-func (i *Importer) Stop(context.Context) error { return nil }
+// Stop ends the watcher.
+func (i *Importer) Stop(ctx context.Context) error {
+	if i.cancel == nil {
+		return nil
+	}
+	i.cancel()
+	select {
+	case <-i.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Start imports every archive once. Only a failure to reach containerd is
 // an error; a bad archive is logged and skipped.
@@ -72,20 +89,78 @@ func (i *Importer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect to containerd at %s: %w", i.cfg.Socket, err)
 	}
-	defer client.Close()
 	ctx = namespaces.WithNamespace(ctx, criNamespace)
 	for _, dir := range i.cfg.Dirs {
 		for _, path := range Archives(dir) {
-			begin := time.Now()
-			names, err := ImportFile(ctx, client, path)
-			if err != nil {
-				logger.Error(err, "Skipping image archive", "file", path)
-				continue
-			}
-			logger.Info("Imported images", "file", path, "images", names, "took", time.Since(begin).Round(time.Millisecond))
+			importLogged(ctx, logger, client, path)
 		}
 	}
+	if i.cfg.WatchDir == "" {
+		return client.Close()
+	}
+	if err := os.MkdirAll(i.cfg.WatchDir, 0o700); err != nil {
+		client.Close()
+		return fmt.Errorf("create images dir: %w", err)
+	}
+	watcher, err := fsnotify.NewWatcher()
+	if err == nil {
+		err = watcher.Add(i.cfg.WatchDir)
+	}
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("watch images dir %s: %w", i.cfg.WatchDir, err)
+	}
+	watchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	i.cancel, i.done = cancel, make(chan struct{})
+	go func() {
+		defer close(i.done)
+		defer client.Close()
+		defer watcher.Close()
+		watch(watchCtx, logger, client, watcher)
+	}()
 	return nil
+}
+
+func importLogged(ctx context.Context, logger klog.Logger, client *containerd.Client, path string) {
+	begin := time.Now()
+	names, err := ImportFile(ctx, client, path)
+	if err != nil {
+		logger.Error(err, "Skipping image archive", "file", path)
+		return
+	}
+	logger.Info("Imported images", "file", path, "images", names, "took", time.Since(begin).Round(time.Millisecond))
+}
+
+// settle is how long an archive must stop changing before it is imported,
+// so a file still being copied in is not read half-written.
+const settle = time.Second
+
+// watch imports archives created or rewritten in the images dir.
+func watch(ctx context.Context, logger klog.Logger, client *containerd.Client, watcher *fsnotify.Watcher) {
+	pending := map[string]time.Time{} // path -> last change
+	tick := time.NewTicker(settle / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-watcher.Events:
+			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) {
+				if isArchive(ev.Name) {
+					pending[ev.Name] = time.Now()
+				}
+			}
+		case err := <-watcher.Errors:
+			logger.Error(err, "Watching the images dir")
+		case now := <-tick.C:
+			for path, changed := range pending {
+				if now.Sub(changed) >= settle {
+					delete(pending, path)
+					importLogged(ctx, logger, client, path)
+				}
+			}
+		}
+	}
 }
 
 // Archives lists the image archives in dir, by name.
@@ -96,13 +171,21 @@ func Archives(dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && (strings.HasSuffix(n, ".tar") || strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz") || strings.HasSuffix(n, ".tar.zst")) {
-			out = append(out, filepath.Join(dir, n))
+		if e.Type().IsRegular() && isArchive(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+func isArchive(name string) bool {
+	for _, suffix := range []string{".tar", ".tar.gz", ".tgz", ".tar.zst"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // ImportFile imports one archive for this machine's platform and returns

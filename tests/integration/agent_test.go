@@ -162,6 +162,23 @@ func TestAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("archive dropped in later is imported", func(t *testing.T) {
+		const late = "regente.invalid/busybox:late"
+		// Written elsewhere and renamed in, as a careful user (or install script) would.
+		tmp := filepath.Join(s.dataDir, "agent", "late.tar.tmp")
+		os.WriteFile(tmp, busyboxImage(t, late), 0o600)
+		if err := os.Rename(tmp, filepath.Join(s.dataDir, "agent", "images", "late.tar")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "late image in containerd", func() error {
+			out, err := exec.Command(bin, "ctr", "images", "ls", "-q").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), late) {
+				return fmt.Errorf("%s %v", out, err)
+			}
+			return nil
+		})
+	})
+
 	s.apply(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: marker}
