@@ -45,8 +45,13 @@ var hostTools = []struct{ program, pkg string }{
 	{"iptables", "iptables"},
 }
 
-// Init checks the host tools pod networking needs, before anything starts.
+// Init checks the host tools and kernel features pod networking needs,
+// and turns on the kernel switches it may (ip_forward, bridge netfilter),
+// before anything starts; it writes nothing under the data dir.
 func (b *Bridge) Init(context.Context) error {
+	if err := ensureKernelSettings("/proc/sys"); err != nil {
+		return err
+	}
 	for _, t := range hostTools {
 		if _, err := exec.LookPath(t.program); err != nil {
 			return fmt.Errorf("%s not found in PATH: pod networking needs it; install the %q package "+
