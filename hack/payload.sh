@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the payload regente embeds: the helper binaries upstream ships only
 # as `package main`, from the modules pinned in hack/payload/go.mod (runc
-# with seccomp, statically linked; containerd-shim-runc-v2 and the CNI
-# plugins without cgo), and the system images built from our own code (the
+# with seccomp, statically linked; containerd, containerd-shim-runc-v2 and
+# the CNI plugins without cgo), and the system images built from our own code (the
 # pause image). Packs them with pkg/payload's format into
 # pkg/payload/embedded/payload.tar.zst, which the binary embeds.
 # Needs libseccomp-dev (static libseccomp.a) for runc.
@@ -23,8 +23,13 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
     -ldflags "-s -w -X main.version=${runc_version#v} -linkmode=external -extldflags=-static" \
     -o "$out/bin/runc" github.com/opencontainers/runc
 
-  CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${containerd_version}" \
-    -o "$out/bin/containerd-shim-runc-v2" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+  # containerd runs as its own small binary rather than a re-exec of
+  # regente: a re-exec would map all of regente's pages and run every
+  # Kubernetes package's init in a second long-lived process.
+  for cmd in containerd containerd-shim-runc-v2; do
+    CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${containerd_version}" \
+      -o "$out/bin/$cmd" "github.com/containerd/containerd/v2/cmd/$cmd"
+  done
 
   for p in main/bridge ipam/host-local main/loopback meta/portmap meta/bandwidth meta/firewall; do
     CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=${plugins_version}" \

@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/klog/v2"
 
-	containerdverb "regente.io/regente/pkg/cli/containerd"
 	ctrverb "regente.io/regente/pkg/cli/ctr"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
 	serververb "regente.io/regente/pkg/cli/server"
@@ -52,9 +51,6 @@ func run(prog string, args []string) int {
 		return 0
 	case "ctr":
 		return exitCode("ctr", ctrverb.Run(context.Background(), args[1:]))
-	case "containerd":
-		// Hidden: the agent re-executes regente as its containerd child.
-		return exitCode("containerd", containerdverb.Run(context.Background(), append([]string{"containerd"}, args[1:]...)))
 	case "--version", "-v", "version":
 		version.Print(os.Stdout)
 		return 0

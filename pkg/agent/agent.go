@@ -27,7 +27,6 @@ import (
 
 // Config is what a node needs.
 type Config struct {
-	Exe           string // the regente binary, re-executed for containerd
 	DataDir       string
 	RunDir        string // e.g. /run/regente
 	NodeName      string
@@ -55,7 +54,6 @@ func Components(cfg Config) []component.Component {
 	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
 
 	containerd := runtime.New(runtime.Config{
-		Exe:          cfg.Exe,
 		AgentDir:     agentDir,
 		StateDir:     filepath.Join(cfg.RunDir, "containerd"),
 		BinDir:       binDir,

@@ -1,5 +1,7 @@
 // Package runtime runs the node's container runtime: containerd, as a
-// child process re-executed from the regente binary, with a generated
+// child process from the embedded payload (built from its pinned module:
+// a re-exec of regente itself would carry all of Kubernetes' memory into a
+// second long-lived process), with a generated
 // config (CRI plugin, runc from the embedded payload, overlayfs or the
 // native snapshotter) and its socket under /run/regente/containerd.
 //

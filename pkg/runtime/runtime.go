@@ -19,8 +19,6 @@ import (
 
 // Config is what containerd needs from the agent.
 type Config struct {
-	// Exe is the regente binary, re-executed as `regente containerd`.
-	Exe string
 	// AgentDir is <data-dir>/agent: config under etc/containerd, root under containerd.
 	AgentDir string
 	// StateDir holds the socket and runtime state, e.g. /run/regente/containerd.
@@ -85,7 +83,7 @@ func (c *Containerd) Start(ctx context.Context) error {
 	if err := atomicfile.Write(atomicfile.File{Path: configPath, Data: data, Mode: 0o600}); err != nil {
 		return err
 	}
-	cmd := exec.Command(c.cfg.Exe, "containerd", "--config", configPath)
+	cmd := exec.Command(filepath.Join(c.cfg.BinDir, "containerd"), "--config", configPath)
 	// containerd finds containerd-shim-runc-v2 on its PATH; the shim then
 	// runs the runc named in the config.
 	cmd.Env = append(os.Environ(), "PATH="+c.cfg.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))

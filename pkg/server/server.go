@@ -86,12 +86,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}),
 	}
 	if !cfg.DisableAgent {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find the regente binary to run containerd from: %w", err)
-		}
 		components = append(components, agent.Components(agent.Config{
-			Exe:           exe,
 			DataDir:       cfg.DataDir,
 			RunDir:        "/run/regente",
 			NodeName:      nodeName,
