@@ -2,7 +2,7 @@
 # Builds the payload regente embeds: the helper binaries upstream ships only
 # as `package main`, from the modules pinned in hack/payload/go.mod (runc
 # with seccomp, statically linked; containerd, containerd-shim-runc-v2 and
-# the CNI plugins without cgo), and the system images built from our own code (the
+# the CNI plugins without cgo; crictl from hack/crictl/go.mod), and the system images built from our own code (the
 # pause image). Packs them with pkg/payload's format into
 # pkg/payload/embedded/payload.tar.zst, which the binary embeds.
 # Needs libseccomp-dev (static libseccomp.a) for runc.
@@ -36,6 +36,16 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
       -o "$out/bin/$(basename "$p")" "github.com/containernetworking/plugins/plugins/$p"
   done
 )
+# crictl lives in its own module: cri-tools pins an older cri-api than
+# containerd, and joining their graphs would build it against a cri-api it
+# was never tested with.
+(
+  cd hack/crictl
+  crictl_version=$(go list -m -f '{{.Version}}' sigs.k8s.io/cri-tools)
+  CGO_ENABLED=0 go build -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${crictl_version}" \
+    -o "$out/bin/crictl" sigs.k8s.io/cri-tools/cmd/crictl
+)
+
 # The pause image: our own static program (images/pause), one layer.
 CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/pause" ./images/pause
 go run ./hack/imagebuild -pause -o "$out/images/pause.tar" "/pause=$out/pause"

@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	crictlverb "regente.io/regente/pkg/cli/crictl"
 	ctrverb "regente.io/regente/pkg/cli/ctr"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
 	serververb "regente.io/regente/pkg/cli/server"
@@ -24,6 +25,7 @@ Usage:
   regente server [flags]    run the control plane (see regente server --help)
   regente kubectl [args]    run kubectl against the local cluster
   regente ctr [args]        run containerd's ctr against the node's containerd
+  regente crictl [args]     run crictl against the node's containerd (REGENTE_DATA_DIR if not /var/lib/regente)
   regente --version         print regente, Kubernetes, kine and Go versions
   regente help              print this help
 
@@ -49,6 +51,8 @@ func run(prog string, args []string) int {
 	case "kubectl":
 		kubectlverb.Run(args[1:])
 		return 0
+	case "crictl":
+		return exitCode("crictl", crictlverb.Run(args[1:]))
 	case "ctr":
 		return exitCode("ctr", ctrverb.Run(context.Background(), args[1:]))
 	case "--version", "-v", "version":

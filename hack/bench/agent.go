@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"regente.io/regente/pkg/killall"
 	"regente.io/regente/pkg/ociarchive"
 )
 
@@ -201,27 +201,9 @@ func isChildOf(pid, parent int) bool {
 	return false
 }
 
-// cleanupNode ends what outlives regente by design (shims, containers,
-// pod network namespaces, mounts) so the next run starts clean.
+// cleanupNode ends what outlives regente by design and removes the run's
+// files, so the next run starts clean.
 func cleanupNode(s *instance) {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
-	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "kubepods") {
-			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	exec.Command("pkill", "-9", "-f", filepath.Join(s.dir, "data")).Run()
-	netns, _ := filepath.Glob("/run/netns/cni-*")
-	for _, ns := range netns {
-		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
-	}
-	exec.Command("ip", "link", "delete", "regente0").Run()
-	out, _ := exec.Command("sh", "-c", "grep -oE ' (/run/regente|"+s.dir+")[^ ]*' /proc/self/mountinfo | sort -r").Output()
-	for _, m := range strings.Fields(string(out)) {
-		exec.Command("umount", "-l", m).Run()
-	}
-	os.RemoveAll("/run/regente/containerd")
+	killall.Node(filepath.Join(s.dir, "data"), "/run/regente")
 	os.RemoveAll(s.dir)
 }

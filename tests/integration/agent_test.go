@@ -3,18 +3,16 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"regente.io/regente/pkg/killall"
 	"regente.io/regente/pkg/ociarchive"
 )
 
@@ -42,56 +40,8 @@ func cleanupNode(t *testing.T, s *server) {
 		s.kubectlErr("delete", "deployments,pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=true", "--timeout=60s")
 		s.stop()
 	}
-	// Shims and containers outlive regente by design: end them by hand.
-	killKubepods()
-	exec.Command("pkill", "-9", "-f", filepath.Join(s.dataDir, "data")).Run()
-	// Pod network namespaces are bind-mounted by containerd and outlive
-	// their processes; a stale one would answer on an IP the next test's
-	// fresh IPAM hands out again.
-	netns, _ := filepath.Glob("/run/netns/cni-*")
-	for _, ns := range netns {
-		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
-	}
-	exec.Command("ip", "link", "delete", "regente0").Run()
-	unmountUnder(t, "/run/regente")
-	unmountUnder(t, s.dataDir)
-	os.RemoveAll("/run/regente/containerd")
-}
-
-// killKubepods kills every process in a pod cgroup (v1 or v2 layout).
-func killKubepods() {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), "kubepods") {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
-// unmountUnder lazily unmounts every mount below dir, deepest first, so
-// the temp dir can be removed.
-func unmountUnder(t *testing.T, dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir) {
-			mounts = append(mounts, fields[4])
-		}
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-	for _, m := range mounts {
-		exec.Command("umount", "-l", m).Run()
-	}
+	// Shims and containers outlive regente by design: end them.
+	killall.Node(s.dataDir, "/run/regente")
 }
 
 // busyboxImage builds a test image from Debian's busybox-static with our
@@ -195,6 +145,15 @@ spec:
         command: ["/bin/busybox", "sh", "-c", "echo started; /bin/busybox sleep 86400; echo done", "regente-test-marker"]
 `)
 	s.kubectl("rollout", "status", "deployment/marker", "--timeout=120s")
+
+	t.Run("crictl sees the pod", func(t *testing.T) {
+		cmd := exec.Command(bin, "crictl", "ps", "--name", "main", "-o", "json")
+		cmd.Env = append(os.Environ(), "REGENTE_DATA_DIR="+s.dataDir)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"io.kubernetes.pod.name"`) || !strings.Contains(string(out), "marker-") {
+			t.Fatalf("regente crictl ps: %v: %s", err, out)
+		}
+	})
 
 	t.Run("logs and exec", func(t *testing.T) {
 		if out := s.kubectl("logs", "deployment/marker"); !strings.Contains(out, "started") {

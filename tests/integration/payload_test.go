@@ -38,7 +38,7 @@ func TestPayloadRunsAContainer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(payloadDir, "images", "pause.tar")); err != nil {
 		t.Errorf("payload lacks the pause image: %v", err)
 	}
-	for _, name := range []string{"runc", "containerd", "containerd-shim-runc-v2", "bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall"} {
+	for _, name := range []string{"runc", "containerd", "containerd-shim-runc-v2", "crictl", "bridge", "host-local", "loopback", "portmap", "bandwidth", "firewall"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			t.Errorf("payload lacks %s: %v", name, err)
 		}

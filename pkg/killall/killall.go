@@ -1,0 +1,71 @@
+package killall
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Bridge is the pod bridge the network component creates.
+const Bridge = "regente0"
+
+// Node stops every pod process and shim of the node whose data dir is
+// dataDir and run dir is runDir, deletes the pod network namespaces and
+// the bridge, and unmounts everything below runDir and dataDir. It is best
+// effort: it goes on past what is already gone.
+func Node(dataDir, runDir string) {
+	killMatching(func(pid int) bool {
+		cgroup, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return strings.Contains(string(cgroup), "kubepods") || strings.Contains(string(cmdline), filepath.Join(dataDir, "data"))
+	})
+	// containerd bind-mounts each pod's network namespace; a stale one
+	// keeps answering on an IP a fresh node may hand out again.
+	netns, _ := filepath.Glob("/run/netns/cni-*")
+	for _, ns := range netns {
+		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
+	}
+	exec.Command("ip", "link", "delete", Bridge).Run()
+	for _, dir := range []string{runDir, dataDir} {
+		for _, m := range mountsUnder(dir) {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	}
+	os.RemoveAll(filepath.Join(runDir, "containerd"))
+}
+
+func killMatching(match func(pid int) bool) {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || !match(pid) {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// mountsUnder lists the mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	return mounts
+}
