@@ -39,10 +39,20 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	var started []Component
 	defer func() { m.stopAll(logger, started) }()
+	// failure picks the error to return and logs it before anything stops:
+	// upstream components may end the process while they are stopped
+	// (klog.Fatal when their apiserver goes away), and the cause must be on
+	// screen by then.
+	failure := func(err error) error {
+		if err = m.failure(ctx, runCtx, err); err != nil {
+			logger.Error(err, "A component failed; stopping")
+		}
+		return err
+	}
 	for _, c := range m.components {
 		logger.V(1).Info("Starting component", "component", c.Name())
 		if err := c.Start(runCtx); err != nil {
-			return m.failure(ctx, runCtx, fmt.Errorf("start %s: %w", c.Name(), err))
+			return failure(fmt.Errorf("start %s: %w", c.Name(), err))
 		}
 		started = append(started, c)
 		if f, ok := c.(Failer); ok {
@@ -50,14 +60,14 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		if r, ok := c.(Ready); ok {
 			if err := r.Ready(runCtx); err != nil {
-				return m.failure(ctx, runCtx, fmt.Errorf("wait for %s to be ready: %w", c.Name(), err))
+				return failure(fmt.Errorf("wait for %s to be ready: %w", c.Name(), err))
 			}
 		}
 		logger.V(1).Info("Component started", "component", c.Name())
 	}
 
 	<-runCtx.Done()
-	return m.failure(ctx, runCtx, nil)
+	return failure(nil)
 }
 
 // failure picks the error Run returns: a component's failure wins over the

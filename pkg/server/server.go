@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			RunDir:        "/run/regente",
 			NodeName:      nodeName,
 			NodeIP:        nodeIPs[0],
-			ServerURL:     "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort)),
+			ServerURL:     localURL(cfg),
 			CADir:         paths.TLSDir,
 			ClusterDNS:    cfg.ClusterDNS,
 			ClusterDomain: cfg.ClusterDomain,
@@ -194,7 +193,7 @@ func extraSANs(cfg *config.Server) []string {
 type componentKubeconfigs struct{ controllerManager, scheduler string }
 
 func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc componentKubeconfigs) error {
-	local := "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))
+	local := localURL(cfg)
 	files := []struct {
 		path, user string
 		pair       certs.KeyPair
@@ -212,6 +211,11 @@ func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc
 		}
 	}
 	return nil
+}
+
+// localURL is the apiserver's URL for clients on this machine.
+func localURL(cfg *config.Server) string {
+	return "https://" + net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))
 }
 
 // loopbackFor picks the address local clients dial: the bind address when
@@ -232,8 +236,7 @@ func loopbackFor(bind string) string {
 // announce prints, once the API answers, what a user needs to use it.
 func announce(cfg *config.Server) component.Component {
 	return component.Func("announce", func(ctx context.Context) error {
-		u := url.URL{Scheme: "https", Host: net.JoinHostPort(loopbackFor(cfg.BindAddress), strconv.Itoa(cfg.HTTPSListenPort))}
-		klog.FromContext(ctx).Info("Kubernetes API is ready", "url", u.String(), "kubeconfig", cfg.WriteKubeconfig,
+		klog.FromContext(ctx).Info("Kubernetes API is ready", "url", localURL(cfg), "kubeconfig", cfg.WriteKubeconfig,
 			"try", "regente kubectl get --raw /readyz")
 		return nil
 	})

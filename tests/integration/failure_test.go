@@ -25,7 +25,9 @@ func TestComponentFailureEndsProcess(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("exit code 0 although the scheduler could not start:\n%s", tail(out))
 	}
-	for _, want := range []string{"regente server: start scheduler", port, "Kubernetes API is ready"} {
+	// The cause is logged before the shutdown starts, since upstream code
+	// may exit the process during it.
+	for _, want := range []string{"A component failed; stopping", "start scheduler", port, "Kubernetes API is ready"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, tail(out))
 		}
