@@ -191,3 +191,11 @@ func RedactEndpoint(endpoint string) string {
 	b.WriteString(rest)
 	return b.String()
 }
+
+// SharedDatastore reports whether other servers may use the same datastore,
+// which is what makes leader election among control planes necessary. A
+// SQLite file belongs to one server.
+func (s *Server) SharedDatastore() bool {
+	scheme, _, _ := strings.Cut(s.DatastoreEndpoint, "://")
+	return s.DatastoreEndpoint != "" && !strings.EqualFold(scheme, "sqlite")
+}

@@ -15,6 +15,10 @@ import (
 // Config is what the scheduler needs from the server's options.
 type Config struct {
 	Kubeconfig string
+	// LeaderElect is whether schedulers of several servers share the
+	// datastore and must elect a leader. A server alone on its SQLite file
+	// has no peer to elect against.
+	LeaderElect bool
 	// ExtraArgs are the user's --kube-scheduler-arg values.
 	ExtraArgs []string
 }
@@ -24,6 +28,9 @@ type Scheduler struct {
 	component.Runner
 	cfg  Config
 	opts *options.Options
+	// elects records whether the running scheduler holds a leader lease;
+	// see Start for what that changes.
+	elects bool
 }
 
 var (
@@ -54,7 +61,7 @@ func (s *Scheduler) Init(context.Context) error {
 		"--bind-address=127.0.0.1",
 		"--secure-port=10259",
 		"--profiling=false",
-		"--leader-elect=true",
+		fmt.Sprintf("--leader-elect=%t", s.cfg.LeaderElect),
 	}
 	if err := fs.Parse(component.MergeArgs(defaults, s.cfg.ExtraArgs)); err != nil {
 		return fmt.Errorf("parse kube-scheduler flags (check --kube-scheduler-arg): %w", err)
@@ -65,11 +72,13 @@ func (s *Scheduler) Init(context.Context) error {
 
 // Start sets the scheduler up and runs it.
 //
-// The upstream scheduler calls os.Exit(0) when its context ends while it
-// holds the leader lease, which would cut our ordered shutdown short and
-// hide a failing component's exit status. So its context is never
-// cancelled: it runs until the process exits, after the components started
-// before it have stopped.
+// With leader election, the upstream scheduler ends the process when it
+// stops leading: os.Exit(0) when its context ends, exit 1 when it cannot
+// renew its lease. Cancelling it would cut our ordered shutdown short, so
+// then its context is never cancelled and it runs until the process exits.
+// It must not outlive the apiserver by a renew deadline, or the server
+// exits 1 instead of 0. Without leader election it returns when its
+// context ends and stops like any other component.
 func (s *Scheduler) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "scheduler")
 	if err := s.opts.ComponentGlobalsRegistry.Set(); err != nil {
@@ -80,10 +89,16 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("set up kube-scheduler (check --kube-scheduler-arg): %w", err)
 		}
+		s.elects = cc.LeaderElection != nil
 		return func() error { return app.Run(ctx, cc, sched) }, nil
 	})
 }
 
-// Stop does nothing, shadowing Runner.Stop: see Start for why the
-// scheduler ends with the process.
-func (s *Scheduler) Stop(context.Context) error { return nil }
+// Stop cancels a scheduler that does not elect a leader and waits for it;
+// one that elects ends with the process (see Start).
+func (s *Scheduler) Stop(ctx context.Context) error {
+	if s.elects {
+		return nil
+	}
+	return s.Runner.Stop(ctx)
+}

@@ -81,7 +81,8 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}),
 		scheduler.New(scheduler.Config{
 			Kubeconfig: creds.scheduler,
-			ExtraArgs:  config.ParseComponentArgs(cfg.KubeSchedulerArgs),
+			LeaderElect: cfg.SharedDatastore(),
+			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
 	}
 	if !cfg.DisableAgent {

@@ -172,8 +172,8 @@ spec:
 
 	t.Run("restart keeps the container running", func(t *testing.T) {
 		before := markerPID(t)
-		if code, _ := s.stop(); code != 0 {
-			t.Fatalf("stop exit code %d", code)
+		if code, took := s.stop(); code != 0 {
+			t.Fatalf("stop exit code %d after %s:\n%s", code, took, tail(s.log.String()))
 		}
 		if pid := markerPID(t); pid != before {
 			t.Fatalf("container PID %d changed to %d while regente was down", before, pid)

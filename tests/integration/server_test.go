@@ -126,19 +126,35 @@ spec: {size: 3}
 		}
 	})
 
-	t.Run("controller-manager and scheduler lead", func(t *testing.T) {
+	t.Run("controller-manager leads and scheduler runs", func(t *testing.T) {
 		c := s.client()
-		for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
-			eventually(t, 60*time.Second, name+" lease", func() error {
-				l, err := c.CoordinationV1().Leases("kube-system").Get(context.Background(), name, metav1.GetOptions{})
-				if err != nil {
-					return err
+		eventually(t, 60*time.Second, "kube-controller-manager lease", func() error {
+			l, err := c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-controller-manager", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+				return fmt.Errorf("no holder")
+			}
+			return nil
+		})
+		// Alone on SQLite the scheduler elects no leader; that it runs shows
+		// in its verdict on a pod, with no node to place it on.
+		s.kubectl("run", "unplaceable", "--image=regente.invalid/none:1", "--restart=Never")
+		eventually(t, 60*time.Second, "scheduler marks the pod unschedulable", func() error {
+			p, err := c.CoreV1().Pods("default").Get(context.Background(), "unplaceable", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == "PodScheduled" && cond.Reason == "Unschedulable" {
+					return nil
 				}
-				if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
-					return fmt.Errorf("no holder")
-				}
-				return nil
-			})
+			}
+			return fmt.Errorf("conditions %v", p.Status.Conditions)
+		})
+		if _, err := c.CoordinationV1().Leases("kube-system").Get(context.Background(), "kube-scheduler", metav1.GetOptions{}); err == nil {
+			t.Errorf("kube-scheduler lease exists although a SQLite server has no peer to elect against")
 		}
 		// The root CA publisher and service-account token controller run.
 		eventually(t, 30*time.Second, "kube-root-ca.crt in a new namespace", func() error {
