@@ -27,19 +27,21 @@ import (
 
 // Config is what a node needs.
 type Config struct {
-	DataDir       string
-	RunDir        string // e.g. /run/regente
-	NodeName      string
-	NodeIP        net.IP
-	ServerURL     string // https URL of the apiserver
-	CADir         string // the server's TLS dir (the node's credentials are issued from it)
-	ClusterDNS    string
-	ClusterDomain string
-	ClusterCIDR   string
-	KubeletArgs   []string
-	ProxyArgs     []string
-	Labels        []string
-	Taints        []string
+	DataDir        string
+	RunDir         string // e.g. /run/regente
+	NodeName       string
+	NodeIP         net.IP
+	ServerURL      string // https URL of the apiserver
+	CADir          string // the server's TLS dir (the node's credentials are issued from it)
+	ClusterDNS     string
+	ClusterDomain  string
+	ClusterCIDR    string
+	FlannelBackend string
+	FlannelIface   string
+	KubeletArgs    []string
+	ProxyArgs      []string
+	Labels         []string
+	Taints         []string
 }
 
 // Components returns the node's components in start order.
@@ -51,6 +53,7 @@ func Components(cfg Config) []component.Component {
 	nodePKI := &certs.NodePKI{}
 	kubeletKubeconfig := filepath.Join(agentDir, "etc", "kubelet.kubeconfig")
 	proxyKubeconfig := filepath.Join(agentDir, "etc", "kube-proxy.kubeconfig")
+	flannelKubeconfig := filepath.Join(agentDir, "etc", "flannel.kubeconfig")
 	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
 
 	containerd := runtime.New(runtime.Config{
@@ -59,6 +62,12 @@ func Components(cfg Config) []component.Component {
 		BinDir:       binDir,
 		CNIConfDir:   cniConfDir,
 		SandboxImage: images.PauseImage,
+	})
+	kubeProxy := proxy.New(proxy.Config{
+		NodeName:    cfg.NodeName,
+		Kubeconfig:  proxyKubeconfig,
+		ClusterCIDR: cfg.ClusterCIDR,
+		ExtraArgs:   cfg.ProxyArgs,
 	})
 	return []component.Component{
 		component.Func("payload", func(ctx context.Context) error {
@@ -79,7 +88,11 @@ func Components(cfg Config) []component.Component {
 				return err
 			}
 			creds = kubeconfig.Credentials{CAFile: issued.ServerCA, CertFile: issued.KubeProxy.Cert, KeyFile: issued.KubeProxy.Key}
-			return kubeconfig.Write(proxyKubeconfig, cfg.ServerURL, "system:kube-proxy", creds, 0o600)
+			if err := kubeconfig.Write(proxyKubeconfig, cfg.ServerURL, "system:kube-proxy", creds, 0o600); err != nil {
+				return err
+			}
+			creds = kubeconfig.Credentials{CAFile: issued.ServerCA, CertFile: issued.Flannel.Cert, KeyFile: issued.Flannel.Key}
+			return kubeconfig.Write(flannelKubeconfig, cfg.ServerURL, certs.FlannelUser, creds, 0o600)
 		}),
 		containerd,
 		images.New(images.Config{
@@ -102,17 +115,19 @@ func Components(cfg Config) []component.Component {
 			ExtraArgs:       cfg.KubeletArgs,
 		}),
 		network.New(network.Config{
-			NodeName:   cfg.NodeName,
-			Kubeconfig: kubeletKubeconfig,
-			CNIConfDir: cniConfDir,
-			IPAMDir:    filepath.Join(agentDir, "cni", "networks"),
-		}),
-		proxy.New(proxy.Config{
 			NodeName:    cfg.NodeName,
-			Kubeconfig:  proxyKubeconfig,
+			NodeIP:      cfg.NodeIP.String(),
+			Iface:       cfg.FlannelIface,
+			Backend:     cfg.FlannelBackend,
 			ClusterCIDR: cfg.ClusterCIDR,
-			ExtraArgs:   cfg.ProxyArgs,
+			Kubeconfig:  flannelKubeconfig,
+			ConfDir:     filepath.Join(agentDir, "etc", "flannel"),
+			RunDir:      filepath.Join(cfg.RunDir, "flannel"),
+			CNIConfDir:  cniConfDir,
+			IPAMDir:     filepath.Join(agentDir, "cni", "networks"),
+			NFTables:    kubeProxy.NFTables,
 		}),
+		kubeProxy,
 		component.Func("announce-node", func(ctx context.Context) error {
 			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)
 			return nil

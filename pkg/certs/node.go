@@ -23,11 +23,18 @@ type NodePKI struct {
 	KubeletClient  KeyPair // "client-kubelet": CN=system:node:<name>, O=system:nodes
 	KubeletServing KeyPair // "serving-kubelet": the kubelet API's serving cert, by the server CA
 	KubeProxy      KeyPair // "client-kube-proxy": CN=system:kube-proxy
+	Flannel        KeyPair // "client-flannel": CN=FlannelUser
 	Changed        []string
 }
 
-// EnsureNode creates or renews a node's kubelet and kube-proxy credentials
-// with the same reuse and renewal rules as Ensure. The CAs must exist.
+// FlannelUser is the identity flannel uses on every node. It must read all
+// nodes to route to their pod CIDRs, which the node authorizer denies a
+// kubelet's identity; the server binds it to a ClusterRole for that.
+const FlannelUser = "system:regente-flannel"
+
+// EnsureNode creates or renews a node's kubelet, kube-proxy and flannel
+// credentials with the same reuse and renewal rules as Ensure. The CAs
+// must exist.
 func EnsureNode(o NodeOptions) (*NodePKI, error) {
 	if o.CADir == "" || o.Dir == "" || o.NodeName == "" {
 		return nil, errors.New("ensure node credentials: CADir, Dir and NodeName are required")
@@ -54,6 +61,7 @@ func EnsureNode(o NodeOptions) (*NodePKI, error) {
 		{dir: o.Dir, name: "client-kubelet", ca: clientCA, cn: "system:node:" + o.NodeName, orgs: []string{"system:nodes"}, usage: client},
 		{dir: o.Dir, name: "serving-kubelet", ca: serverCA, cn: o.NodeName, usage: x509.ExtKeyUsageServerAuth, dns: dns, ips: ips},
 		{dir: o.Dir, name: "client-kube-proxy", ca: clientCA, cn: "system:kube-proxy", usage: client},
+		{dir: o.Dir, name: "client-flannel", ca: clientCA, cn: FlannelUser, usage: client},
 	}
 	for _, l := range leaves {
 		if err := e.ensureLeaf(l); err != nil {
@@ -66,6 +74,7 @@ func EnsureNode(o NodeOptions) (*NodePKI, error) {
 		KubeletClient:  pair(o.Dir, "client-kubelet"),
 		KubeletServing: pair(o.Dir, "serving-kubelet"),
 		KubeProxy:      pair(o.Dir, "client-kube-proxy"),
+		Flannel:        pair(o.Dir, "client-flannel"),
 		Changed:        e.changed,
 	}, nil
 }

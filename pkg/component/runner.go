@@ -69,3 +69,12 @@ func (r *Runner) Stop(ctx context.Context) error {
 		return fmt.Errorf("wait to stop: %w", ctx.Err())
 	}
 }
+
+// Cancel ends the run's context without waiting for it to return, for
+// upstream code that does not return when its context ends; the process
+// exit ends it.
+func (r *Runner) Cancel() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+}

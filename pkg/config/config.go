@@ -40,9 +40,14 @@ type Server struct {
 	KubeProxyArgs             []string // --kube-proxy-arg
 	NodeLabels                []string // --node-label; key=value, repeatable
 	NodeTaints                []string // --node-taint; key=value:Effect, repeatable
+	FlannelBackend            string   // --flannel-backend; one of FlannelBackends
+	FlannelIface              string   // --flannel-iface; "" means the node IP's interface
 	DisableAgent              bool     // --disable-agent
 	Debug                     bool     // --debug
 }
+
+// FlannelBackends are the accepted values of --flannel-backend.
+var FlannelBackends = []string{"vxlan", "host-gw", "none"}
 
 // NewServer returns a Server holding the defaults.
 func NewServer() *Server {
@@ -56,6 +61,7 @@ func NewServer() *Server {
 		ClusterDomain:       "cluster.local",
 		WriteKubeconfig:     "/etc/regente/regente.yaml",
 		WriteKubeconfigMode: "0600",
+		FlannelBackend:      "vxlan",
 	}
 }
 
@@ -85,6 +91,8 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.KubeProxyArgs, "kube-proxy-arg", s.KubeProxyArgs, "Extra kube-proxy flag as key=value, e.g. proxy-mode=nftables; repeatable, never comma-split")
 	fs.StringArrayVar(&s.NodeLabels, "node-label", s.NodeLabels, "Label to register the node with, key=value; repeatable")
 	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
+	fs.StringVar(&s.FlannelBackend, "flannel-backend", s.FlannelBackend, "Pod network between nodes: "+strings.Join(FlannelBackends, ", ")+" (none: bring your own CNI)")
+	fs.StringVar(&s.FlannelIface, "flannel-iface", s.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 }

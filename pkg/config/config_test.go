@@ -25,6 +25,7 @@ func TestDefaults(t *testing.T) {
 		ClusterDomain:       "cluster.local",
 		WriteKubeconfig:     "/etc/regente/regente.yaml",
 		WriteKubeconfigMode: "0600",
+		FlannelBackend:      "vxlan",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)

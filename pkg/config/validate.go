@@ -71,6 +71,10 @@ func (s *Server) Validate() error {
 
 	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
 
+	if !slices.Contains(FlannelBackends, s.FlannelBackend) {
+		fail("--flannel-backend %q is not supported: use one of %s (none: bring your own CNI)", s.FlannelBackend, strings.Join(FlannelBackends, ", "))
+	}
+
 	for _, c := range []struct {
 		flag string
 		args []string

@@ -44,6 +44,11 @@ func TestValidate(t *testing.T) {
 			want: []string{"--service-cidr", "only one range"},
 		},
 		{
+			name: "unknown flannel backend",
+			edit: func(s *Server) { s.FlannelBackend = "wireguard" },
+			want: []string{"--flannel-backend \"wireguard\"", "vxlan, host-gw, none"},
+		},
+		{
 			name: "overlapping CIDRs",
 			edit: func(s *Server) {
 				s.ClusterCIDR, s.ServiceCIDR, s.ClusterDNS = "10.0.0.0/8", "10.43.0.0/16", "10.43.0.10"

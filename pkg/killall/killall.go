@@ -14,9 +14,12 @@ import (
 // Bridge is the pod bridge the network component creates.
 const Bridge = "regente0"
 
+// flannelVXLAN is the device flannel's vxlan backend creates (VNI 1).
+const flannelVXLAN = "flannel.1"
+
 // Node stops every pod process and shim of the node whose data dir is
 // dataDir and run dir is runDir, deletes the pod network namespaces and
-// the bridge, and unmounts everything below runDir and dataDir. It is best
+// the bridge and flannel's device, and unmounts everything below runDir and dataDir. It is best
 // effort: it goes on past what is already gone.
 func Node(dataDir, runDir string) {
 	killMatching(func(pid int) bool {
@@ -30,7 +33,9 @@ func Node(dataDir, runDir string) {
 	for _, ns := range netns {
 		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
 	}
-	exec.Command("ip", "link", "delete", Bridge).Run()
+	for _, link := range []string{Bridge, flannelVXLAN} {
+		exec.Command("ip", "link", "delete", link).Run()
+	}
 	for _, dir := range []string{runDir, dataDir} {
 		for _, m := range mountsUnder(dir) {
 			syscall.Unmount(m, syscall.MNT_DETACH)

@@ -60,7 +60,7 @@ func (p *Proxy) Init(context.Context) error {
 	}
 	// program → the Debian/Ubuntu package that has it
 	tools := map[string]string{"iptables": "iptables", "conntrack": "conntrack"}
-	if mode, _ := p.fs.GetString("proxy-mode"); mode == "nftables" {
+	if p.NFTables() {
 		tools = map[string]string{"nft": "nftables", "conntrack": "conntrack"}
 	}
 	for program, pkg := range tools {
@@ -83,4 +83,23 @@ func (p *Proxy) Start(ctx context.Context) error {
 		}
 		return func() error { return p.opts.Run(ctx) }, nil
 	})
+}
+
+// Stop cancels kube-proxy's context without waiting: upstream's
+// ProxyServer.Run returns only when its healthz or metrics server fails,
+// never when its context ends, so it ends with the process. Its rules stay
+// in the kernel, so Services keep working while regente restarts.
+func (p *Proxy) Stop(context.Context) error {
+	p.Runner.Cancel()
+	return nil
+}
+
+// NFTables reports whether kube-proxy runs in nftables mode; valid once
+// Init has run.
+func (p *Proxy) NFTables() bool {
+	if p.fs == nil {
+		return false
+	}
+	mode, _ := p.fs.GetString("proxy-mode")
+	return mode == "nftables"
 }

@@ -42,6 +42,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	}
 	pki := certs.Layout(paths.TLSDir)
 	creds := componentKubeconfigs{
+		admin:             filepath.Join(paths.CredDir, "admin.kubeconfig"),
 		controllerManager: filepath.Join(paths.CredDir, "controller.kubeconfig"),
 		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
@@ -71,6 +72,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 		}),
+		clusterRoles(creds.admin),
 		announce(cfg),
 		controllermanager.New(controllermanager.Config{
 			Kubeconfig:  creds.controllerManager,
@@ -80,26 +82,28 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
 		}),
 		scheduler.New(scheduler.Config{
-			Kubeconfig: creds.scheduler,
+			Kubeconfig:  creds.scheduler,
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
 	}
 	if !cfg.DisableAgent {
 		components = append(components, agent.Components(agent.Config{
-			DataDir:       cfg.DataDir,
-			RunDir:        "/run/regente",
-			NodeName:      nodeName,
-			NodeIP:        nodeIPs[0],
-			ServerURL:     localURL(cfg),
-			CADir:         paths.TLSDir,
-			ClusterDNS:    cfg.ClusterDNS,
-			ClusterDomain: cfg.ClusterDomain,
-			ClusterCIDR:   cfg.ClusterCIDR,
-			KubeletArgs:   config.ParseComponentArgs(cfg.KubeletArgs),
-			ProxyArgs:     config.ParseComponentArgs(cfg.KubeProxyArgs),
-			Labels:        cfg.NodeLabels,
-			Taints:        cfg.NodeTaints,
+			DataDir:        cfg.DataDir,
+			RunDir:         "/run/regente",
+			NodeName:       nodeName,
+			NodeIP:         nodeIPs[0],
+			ServerURL:      localURL(cfg),
+			CADir:          paths.TLSDir,
+			ClusterDNS:     cfg.ClusterDNS,
+			ClusterDomain:  cfg.ClusterDomain,
+			ClusterCIDR:    cfg.ClusterCIDR,
+			FlannelBackend: cfg.FlannelBackend,
+			FlannelIface:   cfg.FlannelIface,
+			KubeletArgs:    config.ParseComponentArgs(cfg.KubeletArgs),
+			ProxyArgs:      config.ParseComponentArgs(cfg.KubeProxyArgs),
+			Labels:         cfg.NodeLabels,
+			Taints:         cfg.NodeTaints,
 		})...)
 	}
 	return component.NewManager(components...).Run(ctx)
@@ -191,7 +195,7 @@ func extraSANs(cfg *config.Server) []string {
 	return sans
 }
 
-type componentKubeconfigs struct{ controllerManager, scheduler string }
+type componentKubeconfigs struct{ admin, controllerManager, scheduler string }
 
 func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc componentKubeconfigs) error {
 	local := localURL(cfg)
@@ -202,7 +206,7 @@ func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc
 	}{
 		{kc.controllerManager, "system:kube-controller-manager", pki.ControllerManager, 0o600},
 		{kc.scheduler, "system:kube-scheduler", pki.Scheduler, 0o600},
-		{filepath.Join(paths.CredDir, "admin.kubeconfig"), "admin", pki.Admin, 0o600},
+		{kc.admin, "admin", pki.Admin, 0o600},
 		{cfg.WriteKubeconfig, "admin", pki.Admin, cfg.KubeconfigMode()},
 	}
 	for _, f := range files {

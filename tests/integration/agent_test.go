@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +75,11 @@ func busyboxImage(t *testing.T, name string) []byte {
 func (s *server) waitNodeReady(t *testing.T) {
 	t.Helper()
 	eventually(t, 120*time.Second, "node Ready", func() error {
+		select {
+		case <-s.exited:
+			t.Fatalf("regente exited (%v) before the node was Ready:\n%s", s.cmd.ProcessState, tail(s.log.String()))
+		default:
+		}
 		out, err := s.kubectlErr("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
 		if err != nil {
 			return err
@@ -168,12 +175,23 @@ spec:
 		}
 	})
 
+	t.Run("flannel vxlan leases the node's pod CIDR", func(t *testing.T) {
+		checkFlannel(t, s, "vxlan")
+		link, err := exec.Command("ip", "-d", "link", "show", "flannel.1").CombinedOutput()
+		if err != nil || !strings.Contains(string(link), "vxlan id 1") {
+			t.Fatalf("no vxlan device flannel.1: %v %s", err, link)
+		}
+	})
+
 	testWorkloads(t, s, image)
 
 	t.Run("restart keeps the container running", func(t *testing.T) {
 		before := markerPID(t)
 		if code, took := s.stop(); code != 0 {
 			t.Fatalf("stop exit code %d after %s:\n%s", code, took, tail(s.log.String()))
+		}
+		if strings.Contains(s.log.String(), "did not stop cleanly") {
+			t.Errorf("a component outlived the stop timeout:\n%s", tail(s.log.String()))
 		}
 		if pid := markerPID(t); pid != before {
 			t.Fatalf("container PID %d changed to %d while regente was down", before, pid)
@@ -186,6 +204,111 @@ spec:
 		}
 		if n := s.kubectl("get", "pods", "-l", "app=marker", "-o", "jsonpath={.items[0].status.containerStatuses[0].restartCount}"); n != "0" {
 			t.Fatalf("restartCount = %s", n)
+		}
+	})
+}
+
+// checkFlannel checks that flannel published its lease on the node in its
+// own annotations and that the CNI config and subnet file follow the
+// lease.
+func checkFlannel(t *testing.T, s *server, backend string) {
+	t.Helper()
+	podCIDR := s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].spec.podCIDR}")
+	var annotations map[string]string
+	eventually(t, 60*time.Second, "flannel annotations on the node", func() error {
+		out, err := s.kubectlErr("get", "nodes", "-o", "jsonpath={.items[0].metadata.annotations}")
+		if err != nil {
+			return err
+		}
+		annotations = nil
+		if err := json.Unmarshal([]byte(out), &annotations); err != nil {
+			return err
+		}
+		if annotations["flannel.alpha.coreos.com/backend-type"] == "" {
+			return fmt.Errorf("annotations %v", annotations)
+		}
+		return nil
+	})
+	if got := annotations["flannel.alpha.coreos.com/backend-type"]; got != backend {
+		t.Errorf("backend-type annotation = %q, want %q", got, backend)
+	}
+	if got := annotations["flannel.alpha.coreos.com/public-ip"]; got == "" {
+		t.Errorf("no public-ip annotation: %v", annotations)
+	}
+	env, err := os.ReadFile("/run/regente/flannel/subnet.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lease, err := net.ParseCIDR(podCIDR)
+	if err != nil {
+		t.Fatalf("node podCIDR %q: %v", podCIDR, err)
+	}
+	if !strings.Contains(string(env), "FLANNEL_NETWORK=10.42.0.0/16") || !strings.Contains(string(env), "FLANNEL_SUBNET="+nextIP(lease.IP)) {
+		t.Errorf("subnet.env does not follow the lease %s:\n%s", podCIDR, env)
+	}
+	conf, err := os.ReadFile(filepath.Join(s.dataDir, "agent", "etc", "cni", "net.d", "10-regente.conflist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), `"subnet": "`+podCIDR+`"`) {
+		t.Errorf("CNI config does not use the lease %s:\n%s", podCIDR, conf)
+	}
+}
+
+// nextIP returns the address after ip, as flannel writes a lease's first
+// usable address: 10.42.0.0/24 → 10.42.0.1/24.
+func nextIP(ip net.IP) string {
+	v4 := ip.To4()
+	next := net.IPv4(v4[0], v4[1], v4[2], v4[3]+1)
+	return next.String() + "/"
+}
+
+// TestFlannelBackends runs the node with host-gw, then with none, which
+// leaves the pod network to a CNI the user brings.
+func TestFlannelBackends(t *testing.T) {
+	bin := requirements(t)
+	const image = "regente.invalid/busybox:test"
+	archives := map[string][]byte{"busybox.tar": busyboxImage(t, image)}
+
+	t.Run("host-gw", func(t *testing.T) {
+		s := newNode(t, bin, archives, "--flannel-backend=host-gw")
+		s.start()
+		s.waitNodeReady(t)
+		checkFlannel(t, s, "host-gw")
+		s.kubectl("run", "hostgw", "--image="+image, "--image-pull-policy=Never", "--command", "--",
+			"sh", "-c", "mkdir -p /www && echo hello-hostgw > /www/index.html && exec httpd -f -p 8080 -h /www")
+		s.kubectl("wait", "pod/hostgw", "--for=condition=Ready", "--timeout=60s")
+		ip := s.kubectl("get", "pod", "hostgw", "-o", "jsonpath={.status.podIP}")
+		podCIDR := s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].spec.podCIDR}")
+		if _, lease, err := net.ParseCIDR(podCIDR); err != nil || !lease.Contains(net.ParseIP(ip)) {
+			t.Fatalf("pod IP %q outside the node's lease %q", ip, podCIDR)
+		}
+		eventually(t, 30*time.Second, "the host reaches the pod", func() error {
+			return httpGetEquals("http://"+ip+":8080/", "hello-hostgw")
+		})
+		if _, err := exec.Command("ip", "link", "show", "flannel.1").CombinedOutput(); err == nil {
+			t.Errorf("host-gw created the vxlan device flannel.1")
+		}
+	})
+
+	t.Run("none", func(t *testing.T) {
+		s := newNode(t, bin, archives, "--flannel-backend=none")
+		s.start()
+		eventually(t, 60*time.Second, "node registered without a network", func() error {
+			out, err := s.kubectlErr("get", "nodes", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].message}`)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, "network plugin") && !strings.Contains(out, "NetworkPluginNotReady") {
+				return fmt.Errorf("Ready message %q", out)
+			}
+			return nil
+		})
+		if !strings.Contains(s.log.String(), "--flannel-backend=none") {
+			t.Errorf("the log does not say the pod network is left to the user")
+		}
+		if _, err := os.Stat(filepath.Join(s.dataDir, "agent", "etc", "cni", "net.d", "10-regente.conflist")); err == nil {
+			t.Errorf("a CNI config was written although --flannel-backend=none")
 		}
 	})
 }

@@ -76,6 +76,13 @@ spec:
 		})
 	})
 
+	t.Run("ClusterIP from the host", func(t *testing.T) {
+		ip := s.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+		eventually(t, 30*time.Second, "the host reaches the ClusterIP", func() error {
+			return httpGetEquals("http://"+ip+"/", "hello-web")
+		})
+	})
+
 	t.Run("NodePort on the host", func(t *testing.T) {
 		port := s.kubectl("get", "service", "web", "-o", "jsonpath={.spec.ports[0].nodePort}")
 		eventually(t, 30*time.Second, "NodePort answers on 127.0.0.1", func() error {

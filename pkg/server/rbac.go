@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+)
+
+// flannelRole is the ClusterRole bound to every node's flannel identity.
+const flannelRole = "system:regente-flannel"
+
+// clusterRoles grants regente's own node identities what upstream's
+// bootstrap policy has no role for: flannel reads every node and writes
+// its lease into its own node's annotations. It applies server-side on
+// every start, so an upgrade that changes the rules takes effect.
+func clusterRoles(adminKubeconfig string) component.Component {
+	return component.Func("cluster-roles", func(ctx context.Context) error {
+		restCfg, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", adminKubeconfig, err)
+		}
+		client, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		apply := metav1.ApplyOptions{FieldManager: "regente", Force: true}
+		role := rbacv1ac.ClusterRole(flannelRole).WithRules(
+			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes").WithVerbs("get", "list", "watch", "patch"),
+			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes/status").WithVerbs("patch"),
+		)
+		if _, err := client.RbacV1().ClusterRoles().Apply(ctx, role, apply); err != nil {
+			return fmt.Errorf("apply ClusterRole %s: %w", flannelRole, err)
+		}
+		binding := rbacv1ac.ClusterRoleBinding(flannelRole).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(flannelRole)).
+			WithSubjects(rbacv1ac.Subject().WithAPIGroup(rbacv1.GroupName).WithKind(rbacv1.UserKind).WithName(certs.FlannelUser))
+		if _, err := client.RbacV1().ClusterRoleBindings().Apply(ctx, binding, apply); err != nil {
+			return fmt.Errorf("apply ClusterRoleBinding %s: %w", flannelRole, err)
+		}
+		return nil
+	})
+}
