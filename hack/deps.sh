@@ -4,10 +4,12 @@
 #   libc6-dev       static libc for the static cgo link
 #   libseccomp-dev  static libseccomp that runc links
 #   iptables, conntrack  host tools of pod networking and kube-proxy
+#   nftables        nft, for kube-proxy's and flannel's nftables mode
+#   iproute2        ip, which the tests use to inspect links
 #   busybox-static  the test images' userland
 #   util-linux, procps  mount (read-only data-dir test), pgrep/pkill
 set -euo pipefail
-packages=(libc6-dev libseccomp-dev iptables conntrack busybox-static util-linux procps)
+packages=(libc6-dev libseccomp-dev iptables conntrack nftables iproute2 busybox-static util-linux procps)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -1,5 +1,6 @@
 // Command payloadpack packs a folder of helper binaries into the zstd tar
-// that regente embeds (see pkg/payload). Used by hack/payload.sh.
+// that regente embeds (see pkg/payload), and its SHA-256 beside it as
+// <archive>.sha256. Used by hack/payload.sh.
 //
 // Usage: go run ./hack/payloadpack -dir <binaries> -o <archive>
 package main
@@ -38,5 +39,14 @@ func pack(dir, out string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(out+".tmp", out)
+	if err := os.Rename(out+".tmp", out); err != nil {
+		return err
+	}
+	// The checksum names the folder the archive unpacks into; recording it
+	// at build time spares every start from hashing the archive.
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out+".sha256", []byte(payload.NewArchive(data).SHA256), 0o644)
 }

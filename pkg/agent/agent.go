@@ -47,7 +47,8 @@ type Config struct {
 // Components returns the node's components in start order.
 func Components(cfg Config) []component.Component {
 	agentDir := filepath.Join(cfg.DataDir, "agent")
-	payloadDir := payload.Dir(embedded.Archive, cfg.DataDir)
+	archive := embedded.Archive()
+	payloadDir := payload.Dir(archive, cfg.DataDir)
 	binDir := filepath.Join(payloadDir, "bin")
 	tlsDir := filepath.Join(agentDir, "tls")
 	nodePKI := &certs.NodePKI{}
@@ -71,7 +72,7 @@ func Components(cfg Config) []component.Component {
 	})
 	return []component.Component{
 		component.Func("payload", func(ctx context.Context) error {
-			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), embedded.Archive, cfg.DataDir)
+			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), archive, cfg.DataDir)
 			return err
 		}),
 		component.Func("node-credentials", func(ctx context.Context) error {

@@ -15,6 +15,12 @@ import (
 // 108 bytes including the terminating NUL).
 const maxSocketPath = 107
 
+// kubeletSocket is the longest socket path the kubelet creates under the
+// data dir: its pod-resources socket, named with ten random digits.
+func kubeletSocket(dataDir string) string {
+	return filepath.Join(dataDir, "agent", "kubelet", "pod-resources", "1234567890")
+}
+
 // Validate reports every problem with s at once, each naming the flag and the
 // fix. Call Complete first, so that derived values are filled in.
 func (s *Server) Validate() error {
@@ -63,6 +69,8 @@ func (s *Server) Validate() error {
 		fail("--data-dir %q is a relative path: use an absolute path, e.g. /var/lib/regente", s.DataDir)
 	case len(s.Paths().KineSocket) > maxSocketPath:
 		fail("--data-dir %q is too long: the datastore socket %s would exceed the %d-byte limit of unix socket paths; use a shorter path", s.DataDir, s.Paths().KineSocket, maxSocketPath)
+	case !s.DisableAgent && len(kubeletSocket(s.DataDir)) > maxSocketPath:
+		fail("--data-dir %q is too long: the kubelet's sockets, such as %s, would exceed the %d-byte limit of unix socket paths; use a shorter path", s.DataDir, kubeletSocket(s.DataDir), maxSocketPath)
 	}
 
 	if m, err := strconv.ParseUint(s.WriteKubeconfigMode, 8, 32); err != nil || m > 0o777 {

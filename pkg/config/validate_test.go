@@ -118,6 +118,15 @@ func TestValidate(t *testing.T) {
 			want: []string{"--data-dir", "too long", "unix socket"},
 		},
 		{
+			name: "data dir too long for the kubelet's sockets",
+			edit: func(s *Server) { s.DataDir = "/" + strings.Repeat("d", 70) },
+			want: []string{"--data-dir", "too long", "pod-resources", "unix socket"},
+		},
+		{
+			name: "a long data dir is fine without the agent",
+			edit: func(s *Server) { s.DataDir, s.DisableAgent = "/"+strings.Repeat("d", 70), true },
+		},
+		{
 			name: "bad mode digits",
 			edit: func(s *Server) { s.WriteKubeconfigMode = "0800" },
 			want: []string{`--write-kubeconfig-mode "0800"`, "0600"},

@@ -41,7 +41,7 @@ func TestPackIsReproducible(t *testing.T) {
 func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 	data := t.TempDir()
 	v1 := makeArchive(t, map[string]string{"runc": "runc v1", "bridge": "bridge v1", "images/pause.tar": "img"})
-	dir1, err := Ensure(klog.Background(), v1, data)
+	dir1, err := Ensure(klog.Background(), NewArchive(v1), data)
 	bin1 := filepath.Join(dir1, "bin")
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +60,12 @@ func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(dir1, "images", "pause.tar")); fi.Mode().Perm() != 0o644 {
 		t.Fatalf("image mode %o", fi.Mode().Perm())
 	}
-	if again, err := Ensure(klog.Background(), v1, data); err != nil || again != dir1 {
+	if again, err := Ensure(klog.Background(), NewArchive(v1), data); err != nil || again != dir1 {
 		t.Fatalf("second Ensure = %s, %v", again, err)
 	}
 	// An upgrade moves current and keeps previous.
 	v2 := makeArchive(t, map[string]string{"runc": "runc v2", "bridge": "bridge v2"})
-	dir2, err := Ensure(klog.Background(), v2, data)
+	dir2, err := Ensure(klog.Background(), NewArchive(v2), data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +80,13 @@ func TestEnsureUnpacksVerifiesAndLinks(t *testing.T) {
 func TestEnsureRepairsIncompleteFolder(t *testing.T) {
 	data := t.TempDir()
 	archive := makeArchive(t, map[string]string{"runc": "r", "bridge": "b"})
-	dir, err := Ensure(klog.Background(), archive, data)
+	dir, err := Ensure(klog.Background(), NewArchive(archive), data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "bin")
 	os.Remove(filepath.Join(bin, "bridge")) // as a crash or a careless hand would
-	if _, err := Ensure(klog.Background(), archive, data); err != nil {
+	if _, err := Ensure(klog.Background(), NewArchive(archive), data); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(bin, "bridge")); err != nil {

@@ -26,9 +26,12 @@ import (
 // only check the folder is complete. `current` points at the folder and
 // `previous` at the one current pointed at before, so an upgrade can be
 // rolled back by hand.
-func Ensure(logger klog.Logger, archive []byte, dataDir string) (string, error) {
-	sum := sha256.Sum256(archive)
-	hash := hex.EncodeToString(sum[:])
+//
+// A warm start reads nothing of the archive but its recorded checksum: the
+// embedded bytes are part of the binary's mapping, and touching them would
+// keep them resident for the life of the process.
+func Ensure(logger klog.Logger, archive Archive, dataDir string) (string, error) {
+	hash := archive.SHA256
 	root := filepath.Join(dataDir, "data")
 	final := filepath.Join(root, hash)
 	if err := os.MkdirAll(root, 0o700); err != nil {
@@ -42,8 +45,14 @@ func Ensure(logger klog.Logger, archive []byte, dataDir string) (string, error) 
 
 	if err := checkComplete(final); err != nil {
 		logger.Info("Unpacking embedded binaries (first start of this version)", "dir", final, "reason", err.Error())
-		if err := unpack(archive, root, final); err != nil {
+		if err := checkSum(archive); err != nil {
 			return "", err
+		}
+		if err := unpack(archive.Data, root, final); err != nil {
+			return "", err
+		}
+		if archive.Release != nil {
+			archive.Release()
 		}
 	}
 	if err := pointLinks(root, hash); err != nil {
@@ -220,7 +229,32 @@ func lock(p string) (func(), error) {
 
 // Dir is the folder Ensure unpacks archive into, known before unpacking so
 // components can be configured up front.
-func Dir(archive []byte, dataDir string) string {
-	sum := sha256.Sum256(archive)
-	return filepath.Join(dataDir, "data", hex.EncodeToString(sum[:]))
+func Dir(archive Archive, dataDir string) string {
+	return filepath.Join(dataDir, "data", archive.SHA256)
+}
+
+// Archive is a packed payload and the SHA-256 of its bytes, which names
+// the folder it unpacks into.
+type Archive struct {
+	Data   []byte
+	SHA256 string // lowercase hex
+	// Release, when set, is called once the archive is unpacked and its
+	// bytes are no longer needed (e.g. to drop them from memory).
+	Release func()
+}
+
+// NewArchive returns data as an Archive, hashing it.
+func NewArchive(data []byte) Archive {
+	sum := sha256.Sum256(data)
+	return Archive{Data: data, SHA256: hex.EncodeToString(sum[:])}
+}
+
+// checkSum makes sure the bytes are the ones the recorded checksum names,
+// so a stale checksum from a broken build cannot name a folder holding
+// other binaries.
+func checkSum(a Archive) error {
+	if got := NewArchive(a.Data).SHA256; got != a.SHA256 {
+		return fmt.Errorf("embedded payload has SHA-256 %s but was recorded as %q: the build is inconsistent; rebuild with make", got, a.SHA256)
+	}
+	return nil
 }

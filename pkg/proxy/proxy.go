@@ -100,6 +100,7 @@ func (p *Proxy) NFTables() bool {
 	if p.fs == nil {
 		return false
 	}
-	mode, _ := p.fs.GetString("proxy-mode")
-	return mode == "nftables"
+	// Lookup, not GetString: the flag's type is kube-proxy's ProxyMode.
+	f := p.fs.Lookup("proxy-mode")
+	return f != nil && f.Value.String() == "nftables"
 }

@@ -271,23 +271,30 @@ func TestFlannelBackends(t *testing.T) {
 	archives := map[string][]byte{"busybox.tar": busyboxImage(t, image)}
 
 	t.Run("host-gw", func(t *testing.T) {
+		// A vxlan device left by an earlier node would hide whether host-gw
+		// made one.
+		exec.Command("ip", "link", "delete", "flannel.1").Run()
 		s := newNode(t, bin, archives, "--flannel-backend=host-gw")
 		s.start()
 		s.waitNodeReady(t)
 		checkFlannel(t, s, "host-gw")
-		s.kubectl("run", "hostgw", "--image="+image, "--image-pull-policy=Never", "--command", "--",
-			"sh", "-c", "mkdir -p /www && echo hello-hostgw > /www/index.html && exec httpd -f -p 8080 -h /www")
-		s.kubectl("wait", "pod/hostgw", "--for=condition=Ready", "--timeout=60s")
-		ip := s.kubectl("get", "pod", "hostgw", "-o", "jsonpath={.status.podIP}")
-		podCIDR := s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].spec.podCIDR}")
-		if _, lease, err := net.ParseCIDR(podCIDR); err != nil || !lease.Contains(net.ParseIP(ip)) {
-			t.Fatalf("pod IP %q outside the node's lease %q", ip, podCIDR)
-		}
-		eventually(t, 30*time.Second, "the host reaches the pod", func() error {
-			return httpGetEquals("http://"+ip+":8080/", "hello-hostgw")
-		})
+		servePodOnClusterIP(t, s, "hostgw", image)
 		if _, err := exec.Command("ip", "link", "show", "flannel.1").CombinedOutput(); err == nil {
 			t.Errorf("host-gw created the vxlan device flannel.1")
+		}
+	})
+
+	// vxlan with kube-proxy, and so flannel, in nftables mode.
+	t.Run("nftables", func(t *testing.T) {
+		s := newNode(t, bin, archives, "--kube-proxy-arg=proxy-mode=nftables")
+		s.start()
+		s.waitNodeReady(t)
+		checkFlannel(t, s, "vxlan")
+		servePodOnClusterIP(t, s, "nft", image)
+		for _, table := range []string{"ip kube-proxy", "ip flannel-ipv4"} {
+			if out, err := exec.Command("nft", "list", "table", table).CombinedOutput(); err != nil {
+				t.Errorf("nft table %s missing: %v %s", table, err, out)
+			}
 		}
 	})
 
@@ -310,6 +317,27 @@ func TestFlannelBackends(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.dataDir, "agent", "etc", "cni", "net.d", "10-regente.conflist")); err == nil {
 			t.Errorf("a CNI config was written although --flannel-backend=none")
 		}
+	})
+}
+
+// servePodOnClusterIP runs an HTTP server pod behind a ClusterIP Service
+// and checks that the host reaches it on the pod IP and on the Service IP.
+func servePodOnClusterIP(t *testing.T, s *server, name, image string) {
+	t.Helper()
+	s.kubectl("run", name, "--image="+image, "--image-pull-policy=Never", "--port=8080", "--expose", "--command", "--",
+		"sh", "-c", "mkdir -p /www && echo hello-"+name+" > /www/index.html && exec httpd -f -p 8080 -h /www")
+	s.kubectl("wait", "pod/"+name, "--for=condition=Ready", "--timeout=60s")
+	ip := s.kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}")
+	podCIDR := s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].spec.podCIDR}")
+	if _, lease, err := net.ParseCIDR(podCIDR); err != nil || !lease.Contains(net.ParseIP(ip)) {
+		t.Fatalf("pod IP %q outside the node's lease %q", ip, podCIDR)
+	}
+	eventually(t, 30*time.Second, "the host reaches the pod", func() error {
+		return httpGetEquals("http://"+ip+":8080/", "hello-"+name)
+	})
+	clusterIP := s.kubectl("get", "service", name, "-o", "jsonpath={.spec.clusterIP}")
+	eventually(t, 30*time.Second, "the host reaches the ClusterIP", func() error {
+		return httpGetEquals("http://"+clusterIP+":8080/", "hello-"+name)
 	})
 }
 

@@ -30,7 +30,7 @@ func TestPayloadRunsAContainer(t *testing.T) {
 		t.Fatalf("busybox not found: install Debian's busybox-static")
 	}
 	dir := t.TempDir()
-	payloadDir, err := payload.Ensure(klog.Background(), archive, filepath.Join(dir, "data"))
+	payloadDir, err := payload.Ensure(klog.Background(), payload.NewArchive(archive), filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func Run(args []string) error {
 	if dataDir == "" {
 		dataDir = DefaultDataDir
 	}
-	dir, err := payload.Ensure(klog.Background(), embedded.Archive, dataDir)
+	dir, err := payload.Ensure(klog.Background(), embedded.Archive(), dataDir)
 	if err != nil {
 		return fmt.Errorf("unpack crictl under %s (set REGENTE_DATA_DIR to the node's --data-dir): %w", dataDir, err)
 	}
