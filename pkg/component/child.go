@@ -37,7 +37,10 @@ func (c *Child) StartChild(ctx context.Context, name string, cmd *exec.Cmd) erro
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		// Its own process group keeps a terminal's Ctrl-C (sent to the
+		// whole foreground group) from stopping the child out of order:
+		// regente stops it after the components that depend on it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 		stdout, err := cmd.StdoutPipe()
 		if err == nil {
 			cmd.Stderr = cmd.Stdout

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kubelet/app"
@@ -35,6 +38,8 @@ type Config struct {
 type Kubelet struct {
 	component.Runner
 	cfg Config
+	// signals sees the SIGINT/SIGTERM the upstream command also reacts to.
+	signals chan os.Signal
 }
 
 var (
@@ -56,8 +61,10 @@ func (k *Kubelet) configFile() string { return filepath.Join(k.cfg.ConfigDir, "k
 // Start writes the config file and runs the upstream kubelet command.
 //
 // The upstream command sets up its own signal handling for its run
-// context, so the kubelet ends when regente receives SIGTERM; Stop cannot
-// end it earlier, and its pods keep running either way.
+// context, so the kubelet ends when regente receives SIGINT or SIGTERM;
+// Stop cannot end it earlier, and its pods keep running either way. That
+// exit may come before regente's own handler has asked the components to
+// stop, so an exit on a signal is not reported as a failure.
 func (k *Kubelet) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "kubelet")
 	for _, d := range []string{k.cfg.RootDir, k.cfg.ConfigDir} {
@@ -73,12 +80,37 @@ func (k *Kubelet) Start(ctx context.Context) error {
 		cmd := app.NewKubeletCommand(ctx)
 		cmd.SetArgs(args)
 		cmd.SilenceUsage = true
-		return func() error { return cmd.ExecuteContext(ctx) }, nil
+		k.signals = make(chan os.Signal, 1)
+		signal.Notify(k.signals, os.Interrupt, syscall.SIGTERM)
+		return func() error {
+			err := cmd.ExecuteContext(ctx)
+			if k.stoppedBySignal() {
+				<-ctx.Done() // until Stop: a stop, not a failure
+				return nil
+			}
+			return err
+		}, nil
 	})
 }
 
-// Stop does nothing, shadowing Runner.Stop: see Start.
-func (k *Kubelet) Stop(context.Context) error { return nil }
+// stoppedBySignal reports whether a termination signal arrived. Go hands a
+// signal to every channel registered for it in turn, so it waits a moment
+// for ours after upstream's handler may already have acted on it.
+func (k *Kubelet) stoppedBySignal() bool {
+	select {
+	case <-k.signals:
+		return true
+	case <-time.After(time.Second):
+		return false
+	}
+}
+
+// Stop ends the wait of a kubelet that exited on a signal and does not wait
+// for one still running: see Start.
+func (k *Kubelet) Stop(context.Context) error {
+	k.Runner.Cancel()
+	return nil
+}
 
 func (k *Kubelet) defaultArgs() []string {
 	args := []string{
