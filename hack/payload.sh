@@ -2,8 +2,8 @@
 # Builds the payload regente embeds: the helper binaries upstream ships only
 # as `package main`, from the modules pinned in hack/payload/go.mod (runc
 # with seccomp, statically linked; containerd, containerd-shim-runc-v2 and
-# the CNI plugins without cgo; crictl from hack/crictl/go.mod), and the system images built from our own code (the
-# pause image). Packs them with pkg/payload's format into
+# the CNI plugins without cgo; crictl from hack/crictl/go.mod), and the
+# system images (pkg/sysimages). Packs them with pkg/payload's format into
 # pkg/payload/embedded/payload.tar.zst, which the binary embeds.
 # Needs libseccomp-dev (static libseccomp.a) for runc.
 set -euo pipefail
@@ -46,9 +46,20 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
     -o "$out/bin/crictl" sigs.k8s.io/cri-tools/cmd/crictl
 )
 
-# The pause image: our own static program (images/pause), one layer.
+# The system images (pkg/sysimages), each one static program in one
+# layer: pause is our own (images/pause); coredns links upstream CoreDNS
+# from its own module (hack/images/coredns), kept apart from regente's
+# dependency graph.
 CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/pause" ./images/pause
-go run ./hack/imagebuild -pause -o "$out/images/pause.tar" "/pause=$out/pause"
+(
+  cd hack/images/coredns
+  echo "building system image coredns $(go list -m -f '{{.Version}}' github.com/coredns/coredns)" >&2
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/coredns" .
+)
+for image in pause coredns; do
+  go run ./hack/imagebuild -system "$image" -o "$out/images/$image.tar" "$out/$image"
+  rm "$out/$image"
+done
 
 go run ./hack/payloadpack -dir "$out" -o pkg/payload/embedded/payload.tar.zst
 ls -l pkg/payload/embedded/payload.tar.zst >&2

@@ -4,7 +4,7 @@
 //
 // Usage: imagebuild -name <ref> -o <archive> [-entrypoint /x] [-cmd a,b] <image-path>=<host-path>...
 //
-//	imagebuild -pause -o <archive> /pause=<host-path>   (the sandbox image, under the name the agent uses)
+//	imagebuild -system <name> -o <archive> <host-path>   (a system image of pkg/sysimages: /<name>, its entrypoint)
 package main
 
 import (
@@ -13,8 +13,8 @@ import (
 	"os"
 	"strings"
 
-	"regente.io/regente/pkg/images"
 	"regente.io/regente/pkg/ociarchive"
+	"regente.io/regente/pkg/sysimages"
 )
 
 func main() {
@@ -22,12 +22,19 @@ func main() {
 	out := flag.String("o", "", "archive to write")
 	entrypoint := flag.String("entrypoint", "", "comma-separated entrypoint")
 	cmd := flag.String("cmd", "", "comma-separated cmd")
-	pause := flag.Bool("pause", false, "build the pause image: its name and entrypoint come from pkg/images")
+	system := flag.String("system", "", "build this system image of pkg/sysimages: its name and entrypoint come from there")
 	flag.Parse()
-	if *pause {
-		*name, *entrypoint = images.PauseImage, "/pause"
+	files := flag.Args()
+	if *system != "" {
+		img, ok := sysimages.Lookup(*system)
+		if !ok || len(files) != 1 {
+			fmt.Fprintf(os.Stderr, "imagebuild: -system %q: want a system image of pkg/sysimages and one program\n", *system)
+			os.Exit(2)
+		}
+		*name, *entrypoint = img.Ref, "/"+img.Name
+		files = []string{"/" + img.Name + "=" + files[0]}
 	}
-	if err := run(*name, *out, *entrypoint, *cmd, flag.Args()); err != nil {
+	if err := run(*name, *out, *entrypoint, *cmd, files); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}

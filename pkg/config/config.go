@@ -42,6 +42,8 @@ type Server struct {
 	NodeTaints                []string // --node-taint; key=value:Effect, repeatable
 	FlannelBackend            string   // --flannel-backend; one of FlannelBackends
 	FlannelIface              string   // --flannel-iface; "" means the node IP's interface
+	Disable                   []string // --disable; add-on names, repeatable and comma-separated
+	SystemDefaultRegistry     string   // --system-default-registry; "" means the embedded images
 	DisableAgent              bool     // --disable-agent
 	Debug                     bool     // --debug
 }
@@ -93,6 +95,8 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.StringVar(&s.FlannelBackend, "flannel-backend", s.FlannelBackend, "Pod network between nodes: "+strings.Join(FlannelBackends, ", ")+" (none: bring your own CNI)")
 	fs.StringVar(&s.FlannelIface, "flannel-iface", s.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
+	fs.StringSliceVar(&s.Disable, "disable", s.Disable, "Add-on not to deploy (and to remove if deployed): coredns; repeatable, comma-separated")
+	fs.StringVar(&s.SystemDefaultRegistry, "system-default-registry", s.SystemDefaultRegistry, "Run the add-ons from their upstream images under this registry instead of the images regente carries")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 }

@@ -411,7 +411,7 @@ func TestSuggest(t *testing.T) {
 		"kube-apiserver-args": "kube-apiserver-arg",
 		"cluster":             "", // prefix of three flags: no single answer
 		"write":               "", // prefix of two
-		"disable":             "disable-agent",
+		"disable-agen":        "disable-agent",
 		"":                    "",
 		"zzzzzz":              "",
 	} {

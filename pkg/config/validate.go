@@ -79,6 +79,10 @@ func (s *Server) Validate() error {
 
 	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
 
+	if strings.Contains(s.SystemDefaultRegistry, "://") {
+		fail("--system-default-registry %q: give a host[:port][/path] without a scheme, e.g. mirror.example.com:5000", s.SystemDefaultRegistry)
+	}
+
 	if !slices.Contains(FlannelBackends, s.FlannelBackend) {
 		fail("--flannel-backend %q is not supported: use one of %s (none: bring your own CNI)", s.FlannelBackend, strings.Join(FlannelBackends, ", "))
 	}

@@ -20,12 +20,13 @@ import (
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/sysimages"
 )
 
 // PauseImage is the sandbox image every pod runs, built from images/pause
 // and carried in the payload. The .invalid name can never resolve to a
 // registry, so a missing image is never pulled from anywhere.
-const PauseImage = "regente.invalid/pause:1"
+const PauseImage = sysimages.PauseRef
 
 // criNamespace is the containerd namespace the CRI plugin (and so the
 // kubelet) sees.

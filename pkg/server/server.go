@@ -6,11 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"k8s.io/klog/v2"
 
+	"regente.io/regente/manifests"
 	"regente.io/regente/pkg/agent"
 	"regente.io/regente/pkg/apiserver"
 	"regente.io/regente/pkg/certs"
@@ -18,8 +20,11 @@ import (
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/deploy"
 	"regente.io/regente/pkg/kubeconfig"
+	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
+	"regente.io/regente/pkg/sysimages"
 )
 
 // Run runs `regente server` until ctx ends or a component fails.
@@ -86,6 +91,16 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
+		deploy.New(deploy.Config{
+			Dir:        paths.ManifestsDir,
+			Kubeconfig: creds.admin,
+			Addons:     manifests.Addons(),
+			Values:     addonValues(cfg),
+			Disabled:   cfg.Disable,
+		}),
+	}
+	if !slices.Contains(cfg.Disable, "coredns") {
+		components = append(components, nodehosts.New(creds.admin))
 	}
 	if !cfg.DisableAgent {
 		components = append(components, agent.Components(agent.Config{
@@ -236,6 +251,19 @@ func loopbackFor(bind string) string {
 		return "127.0.0.1"
 	}
 	return ip.String()
+}
+
+// addonValues are the settings the add-on manifests are rendered with.
+func addonValues(cfg *config.Server) deploy.Values {
+	image := func(name string) string {
+		img, _ := sysimages.Lookup(name)
+		return img.RefFor(cfg.SystemDefaultRegistry)
+	}
+	return deploy.Values{
+		ClusterDNS:    cfg.ClusterDNS,
+		ClusterDomain: cfg.ClusterDomain,
+		Images:        deploy.Images{CoreDNS: image("coredns")},
+	}
 }
 
 // announce prints, once the API answers, what a user needs to use it.

@@ -23,7 +23,9 @@ import (
 // pod, stops regente, and leaves no shim, container or mount behind.
 func newNode(t *testing.T, bin string, archives map[string][]byte, extra ...string) *server {
 	t.Helper()
-	s := newProcess(t, bin, extra...)
+	// Pods reach the API server through the kubernetes Service, whose
+	// endpoint is the node IP: a node must not bind loopback only.
+	s := newProcess(t, bin, append([]string{"--bind-address=0.0.0.0"}, extra...)...)
 	imagesDir := filepath.Join(s.dataDir, "agent", "images")
 	if err := os.MkdirAll(imagesDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func busyboxImage(t *testing.T, name string) []byte {
 	}
 	files := []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}
 	// The applets kubectl cp and the tests call by name.
-	for _, applet := range []string{"sh", "tar", "cat", "echo", "sleep", "nc", "tail", "printf", "httpd", "mkdir", "ls"} {
+	for _, applet := range []string{"sh", "tar", "cat", "echo", "sleep", "nc", "tail", "printf", "httpd", "mkdir", "ls", "nslookup"} {
 		files = append(files, ociarchive.File{Path: "/bin/" + applet, Link: "busybox"})
 	}
 	out := filepath.Join(t.TempDir(), "image.tar")

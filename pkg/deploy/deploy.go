@@ -1,0 +1,91 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/component"
+)
+
+// Values are what the add-on templates may use.
+type Values struct {
+	ClusterDNS    string
+	ClusterDomain string
+	Images        Images
+}
+
+// Images are the add-ons' image references.
+type Images struct {
+	CoreDNS string
+}
+
+// Config says where the manifests live and which add-ons to stage.
+type Config struct {
+	Dir        string // <data-dir>/server/manifests
+	Kubeconfig string // admin
+	Addons     fs.FS  // the embedded add-on templates
+	Values     Values
+	Disabled   []string // add-on names from --disable
+}
+
+// Deploy is the component that stages the add-ons and runs the controller.
+type Deploy struct {
+	component.Runner
+	cfg Config
+}
+
+var (
+	_ component.Component = (*Deploy)(nil)
+	_ component.Failer    = (*Deploy)(nil)
+)
+
+// New returns the deploy component.
+func New(cfg Config) *Deploy { return &Deploy{cfg: cfg} }
+
+// Name implements component.Component.
+func (d *Deploy) Name() string { return "deploy" }
+
+// Init checks --disable against the add-ons there are.
+func (d *Deploy) Init(context.Context) error {
+	names := Names(d.cfg.Addons)
+	for _, n := range d.cfg.Disabled {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("--disable %q: no such add-on; use one of %s", n, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// Start stages the add-ons and applies the manifests dir until Stop.
+func (d *Deploy) Start(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "deploy")
+	restCfg, err := clientcmd.BuildConfigFromFlags("", d.cfg.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", d.cfg.Kubeconfig, err)
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	staged, err := Stage(d.cfg.Addons, d.cfg.Dir, d.cfg.Values, d.cfg.Disabled)
+	if err != nil {
+		return err
+	}
+	logger.Info("Add-ons staged", "dir", d.cfg.Dir, "addons", staged, "disabled", d.cfg.Disabled)
+	c := newController(d.cfg.Dir, client, dyn)
+	return d.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
+		return func() error { return c.run(ctx) }, nil
+	})
+}

@@ -1,0 +1,50 @@
+package sysimages
+
+import "strings"
+
+// Image is one system image.
+type Image struct {
+	// Name is the program's name: the build puts it at /<Name> and makes
+	// it the entrypoint.
+	Name string
+	// Ref is the name the payload imports it under. The .invalid domain
+	// can never resolve to a registry, so a missing image is never pulled.
+	Ref string
+	// Upstream is the project's own image, repository:tag, which
+	// --system-default-registry points at instead.
+	Upstream string
+}
+
+// PauseRef is the sandbox image every pod runs.
+const PauseRef = "regente.invalid/pause:1"
+
+// CoreDNSVersion is the CoreDNS release hack/images/coredns links; a test
+// checks it against that module's go.mod.
+const CoreDNSVersion = "v1.15.0"
+
+// All lists the system images.
+func All() []Image {
+	return []Image{
+		{Name: "pause", Ref: PauseRef, Upstream: "pause:3.10"},
+		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v")},
+	}
+}
+
+// Lookup returns the system image called name.
+func Lookup(name string) (Image, bool) {
+	for _, i := range All() {
+		if i.Name == name {
+			return i, true
+		}
+	}
+	return Image{}, false
+}
+
+// RefFor is the reference pods use: the embedded image, or with a
+// registry, the upstream image under it.
+func (i Image) RefFor(registry string) string {
+	if registry == "" {
+		return i.Ref
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + i.Upstream
+}

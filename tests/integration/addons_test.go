@@ -1,0 +1,220 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAddons runs a node with its add-ons, which must come up from the
+// images regente carries with no pull, and the manifests dir.
+func TestAddons(t *testing.T) {
+	bin := requirements(t)
+	const image = "regente.invalid/busybox:test"
+	// CoreDNS forwards to the resolvers in the kubelet's resolv.conf: point
+	// it at a resolver this test runs on the node's own address, which
+	// knows one name nothing else does.
+	nodeIP := defaultRouteIP(t)
+	serveHostResolver(t, net.JoinHostPort(nodeIP, "53"), "only-the-host.test", net.IPv4(192, 0, 2, 123))
+	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolvConf, []byte("nameserver "+nodeIP+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newNode(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)}, "--kubelet-arg=resolv-conf="+resolvConf)
+	s.start()
+	s.waitNodeReady(t)
+	if _, err := s.kubectlErr("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s"); err != nil {
+		describe, _ := s.kubectlErr("-n", "kube-system", "describe", "pods")
+		logs, _ := s.kubectlErr("-n", "kube-system", "logs", "deployment/coredns")
+		t.Fatalf("coredns not ready: %v\n%s\n%s", err, describe, logs)
+	}
+
+	t.Run("add-on pods run with no pull", func(t *testing.T) {
+		if out := s.kubectl("get", "events", "-A", "--field-selector=reason=Pulling", "-o", "name"); out != "" {
+			t.Errorf("images were pulled: %s", out)
+		}
+		img := s.kubectl("-n", "kube-system", "get", "deployment/coredns", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+		if !strings.HasPrefix(img, "regente.invalid/coredns:") {
+			t.Errorf("coredns runs %q, not the embedded image", img)
+		}
+	})
+
+	t.Run("DNS", func(t *testing.T) {
+		s.kubectl("run", "dnsclient", "--image="+image, "--image-pull-policy=Never", "--", "sleep", "3600")
+		s.kubectl("create", "service", "clusterip", "dnstarget", "--tcp=80:80")
+		s.kubectl("wait", "pod/dnsclient", "--for=condition=Ready", "--timeout=60s")
+		nodeName := s.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+		for name, want := range map[string]string{
+			// Busybox's nslookup applies no search domains: full names.
+			"kubernetes.default.svc.cluster.local": s.kubectl("get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"),
+			"dnstarget.default.svc.cluster.local":  s.kubectl("get", "service", "dnstarget", "-o", "jsonpath={.spec.clusterIP}"),
+			nodeName + ".":                         nodeIP, // absolute: no search domains
+			"only-the-host.test":                   "192.0.2.123",
+		} {
+			eventually(t, 60*time.Second, "pod resolves "+name, func() error {
+				out, err := s.kubectlErr("exec", "dnsclient", "--", "nslookup", name)
+				if err != nil || !strings.Contains(out, "Address: "+want) {
+					return fmt.Errorf("nslookup %s (want %s): %v\n%s", name, want, err, out)
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("manifests dir applies, updates, prunes and reports bad files", func(t *testing.T) {
+		dir := filepath.Join(s.dataDir, "server", "manifests")
+		write := func(name, body string) {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cm := func(name, value string) string {
+			return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: default}\ndata: {v: %q}\n", name, value)
+		}
+		value := func(name string) string {
+			out, _ := s.kubectlErr("get", "configmap", name, "-o", "jsonpath={.data.v}")
+			return out
+		}
+		write("app.yaml", cm("m1", "one")+"---\n"+cm("m2", "two"))
+		eventually(t, 30*time.Second, "new file applied", func() error {
+			if value("m1") != "one" || value("m2") != "two" {
+				return fmt.Errorf("m1=%q m2=%q", value("m1"), value("m2"))
+			}
+			return nil
+		})
+		write("app.yaml", cm("m1", "changed"))
+		write("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [unclosed\n")
+		write("other.yaml", cm("m3", "three"))
+		eventually(t, 30*time.Second, "changed file re-applied, dropped object deleted, bad file skipped", func() error {
+			if _, err := s.kubectlErr("get", "configmap", "m2"); err == nil {
+				return fmt.Errorf("m2 still exists")
+			}
+			if value("m1") != "changed" || value("m3") != "three" {
+				return fmt.Errorf("m1=%q m3=%q", value("m1"), value("m3"))
+			}
+			if !strings.Contains(s.log.String(), `file="bad.yaml"`) {
+				return fmt.Errorf("the log does not name bad.yaml")
+			}
+			return nil
+		})
+		if err := os.Remove(filepath.Join(dir, "app.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "deleted file's objects deleted", func() error {
+			if _, err := s.kubectlErr("get", "configmap", "m1"); err == nil {
+				return fmt.Errorf("m1 still exists")
+			}
+			return nil
+		})
+	})
+
+	t.Run("--disable coredns removes it", func(t *testing.T) {
+		if code, _ := s.stop(); code != 0 {
+			t.Fatalf("stop exit code %d:\n%s", code, tail(s.log.String()))
+		}
+		s.args = append(s.args, "--disable=coredns")
+		s.start()
+		eventually(t, 60*time.Second, "coredns deployment deleted", func() error {
+			if _, err := s.kubectlErr("-n", "kube-system", "get", "deployment/coredns"); err == nil {
+				return fmt.Errorf("still there")
+			}
+			return nil
+		})
+		if _, err := os.Stat(filepath.Join(s.dataDir, "server", "manifests", "coredns.yaml")); !os.IsNotExist(err) {
+			t.Errorf("coredns.yaml still staged: %v", err)
+		}
+	})
+}
+
+// defaultRouteIP is this machine's address on its default route, the one
+// regente picks as node IP.
+func defaultRouteIP(t *testing.T) string {
+	t.Helper()
+	route, err := exec.Command("ip", "-4", "-o", "route", "show", "default").Output()
+	fields := strings.Fields(string(route))
+	dev := ""
+	for i, f := range fields {
+		if f == "dev" && i+1 < len(fields) {
+			dev = fields[i+1]
+		}
+	}
+	if err != nil || dev == "" {
+		t.Fatalf("no default route: %q %v", route, err)
+	}
+	addr, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", dev).Output()
+	fields = strings.Fields(string(addr))
+	for i, f := range fields {
+		if f == "inet" && i+1 < len(fields) {
+			return strings.Split(fields[i+1], "/")[0]
+		}
+	}
+	t.Fatalf("no IPv4 address on %s: %q %v", dev, addr, err)
+	return ""
+}
+
+// serveHostResolver answers DNS queries on addr (UDP): an A record for
+// name, NXDOMAIN for anything else. It stands in for the host's resolver.
+func serveHostResolver(t *testing.T, addr, name string, ip net.IP) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("listen for DNS on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if resp := dnsAnswer(buf[:n], name, ip); resp != nil {
+				conn.WriteTo(resp, from)
+			}
+		}
+	}()
+}
+
+// dnsAnswer builds the reply to one query (RFC 1035 wire format).
+func dnsAnswer(query []byte, name string, ip net.IP) []byte {
+	if len(query) < 12 {
+		return nil
+	}
+	i := 12
+	var labels []string
+	for i < len(query) && query[i] != 0 {
+		l := int(query[i])
+		if i+1+l > len(query) {
+			return nil
+		}
+		labels = append(labels, string(query[i+1:i+1+l]))
+		i += 1 + l
+	}
+	if i+5 > len(query) {
+		return nil
+	}
+	qtype := binary.BigEndian.Uint16(query[i+1:])
+	resp := append([]byte{}, query[:2]...) // ID
+	resp = append(resp, 0x81, 0x80)        // response, recursion desired and available
+	resp = append(resp, 0, 1, 0, 0, 0, 0, 0, 0)
+	known := strings.EqualFold(strings.Join(labels, "."), name)
+	if !known {
+		resp[3] |= 3 // NXDOMAIN
+	}
+	resp = append(resp, query[12:i+5]...) // the question
+	if known && qtype == 1 {
+		resp[7] = 1                                                  // one answer
+		resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4) // name → question, A, IN, TTL 60, 4 bytes
+		resp = append(resp, ip.To4()...)
+	}
+	return resp
+}
