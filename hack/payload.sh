@@ -47,16 +47,19 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
 )
 
 # The system images (pkg/sysimages), each one static program in one
-# layer: pause is our own (images/pause); coredns links upstream CoreDNS
-# from its own module (hack/images/coredns), kept apart from regente's
-# dependency graph.
+# layer: pause is our own (images/pause); the others link an upstream
+# program from a module of their own (hack/images/<name>), kept apart from
+# regente's dependency graph.
 CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/pause" ./images/pause
-(
-  cd hack/images/coredns
-  echo "building system image coredns $(go list -m -f '{{.Version}}' github.com/coredns/coredns)" >&2
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/coredns" .
-)
-for image in pause coredns; do
+for dir in hack/images/*/; do
+  image=$(basename "$dir")
+  (
+    cd "$dir"
+    echo "building system image ${image}" >&2
+    CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$image" .
+  )
+done
+for image in pause $(ls hack/images); do
   go run ./hack/imagebuild -system "$image" -o "$out/images/$image.tar" "$out/$image"
   rm "$out/$image"
 done

@@ -24,7 +24,8 @@ type Values struct {
 
 // Images are the add-ons' image references.
 type Images struct {
-	CoreDNS string
+	CoreDNS       string
+	MetricsServer string
 }
 
 // Config says where the manifests live and which add-ons to stage.

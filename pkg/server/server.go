@@ -262,7 +262,7 @@ func addonValues(cfg *config.Server) deploy.Values {
 	return deploy.Values{
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
-		Images:        deploy.Images{CoreDNS: image("coredns")},
+		Images:        deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server")},
 	}
 }
 

@@ -22,11 +22,16 @@ const PauseRef = "regente.invalid/pause:1"
 // checks it against that module's go.mod.
 const CoreDNSVersion = "v1.15.0"
 
+// MetricsServerVersion is the metrics-server release
+// hack/images/metrics-server links; a test checks it against that module.
+const MetricsServerVersion = "v0.9.0"
+
 // All lists the system images.
 func All() []Image {
 	return []Image{
 		{Name: "pause", Ref: PauseRef, Upstream: "pause:3.10"},
 		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v")},
+		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion},
 	}
 }
 

@@ -6,14 +6,19 @@ import (
 	"testing"
 )
 
-// The tag in the image name must be the CoreDNS the build links.
-func TestCoreDNSVersionMatchesItsModule(t *testing.T) {
-	gomod, err := os.ReadFile("../../hack/images/coredns/go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "github.com/coredns/coredns " + CoreDNSVersion; !strings.Contains(string(gomod), want) {
-		t.Errorf("hack/images/coredns/go.mod does not require %q: update CoreDNSVersion with the pin", want)
+// The tag in each image name must be the release the build links.
+func TestVersionsMatchTheirModules(t *testing.T) {
+	for dir, require := range map[string]string{
+		"coredns":        "github.com/coredns/coredns " + CoreDNSVersion,
+		"metrics-server": "sigs.k8s.io/metrics-server " + MetricsServerVersion,
+	} {
+		gomod, err := os.ReadFile("../../hack/images/" + dir + "/go.mod")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(gomod), require) {
+			t.Errorf("hack/images/%s/go.mod does not require %q: update the version constant with the pin", dir, require)
+		}
 	}
 }
 

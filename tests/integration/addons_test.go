@@ -38,12 +38,15 @@ func TestAddons(t *testing.T) {
 	}
 
 	t.Run("add-on pods run with no pull", func(t *testing.T) {
+		s.kubectl("-n", "kube-system", "rollout", "status", "deployment/metrics-server", "--timeout=120s")
 		if out := s.kubectl("get", "events", "-A", "--field-selector=reason=Pulling", "-o", "name"); out != "" {
 			t.Errorf("images were pulled: %s", out)
 		}
-		img := s.kubectl("-n", "kube-system", "get", "deployment/coredns", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
-		if !strings.HasPrefix(img, "regente.invalid/coredns:") {
-			t.Errorf("coredns runs %q, not the embedded image", img)
+		for _, addon := range []string{"coredns", "metrics-server"} {
+			img := s.kubectl("-n", "kube-system", "get", "deployment/"+addon, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+			if !strings.HasPrefix(img, "regente.invalid/"+addon+":") {
+				t.Errorf("%s runs %q, not the embedded image", addon, img)
+			}
 		}
 	})
 
@@ -63,6 +66,23 @@ func TestAddons(t *testing.T) {
 				out, err := s.kubectlErr("exec", "dnsclient", "--", "nslookup", name)
 				if err != nil || !strings.Contains(out, "Address: "+want) {
 					return fmt.Errorf("nslookup %s (want %s): %v\n%s", name, want, err, out)
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("kubectl top", func(t *testing.T) {
+		for _, what := range []string{"nodes", "pods"} {
+			eventually(t, 120*time.Second, "kubectl top "+what, func() error {
+				out, err := s.kubectlErr("top", what, "-A", "--no-headers")
+				if what == "nodes" {
+					out, err = s.kubectlErr("top", what, "--no-headers")
+				}
+				// "<name> <cpu>m <cpu%> <memory>Mi <memory%>" for nodes,
+				// "<ns> <name> <cpu>m <memory>Mi" for pods.
+				if err != nil || !strings.Contains(out, "Mi") || !strings.Contains(out, "m ") {
+					return fmt.Errorf("%v: %q", err, out)
 				}
 				return nil
 			})
