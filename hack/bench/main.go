@@ -156,9 +156,12 @@ func (s *instance) start() (time.Duration, error) {
 	defer log.Close()
 	args := []string{"server", "--config", filepath.Join(s.dir, "config.yaml"),
 		"--data-dir", filepath.Join(s.dir, "data"), "--https-listen-port", strconv.Itoa(s.port),
-		"--bind-address", "127.0.0.1", "--write-kubeconfig", s.kubeconfig}
-	if !s.agent {
-		args = append(args, "--disable-agent")
+		"--write-kubeconfig", s.kubeconfig}
+	if s.agent {
+		// Pods reach the API server at the node's address.
+		args = append(args, "--bind-address", "0.0.0.0")
+	} else {
+		args = append(args, "--bind-address", "127.0.0.1", "--disable-agent")
 	}
 	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log

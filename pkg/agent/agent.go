@@ -9,8 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/certs"
@@ -139,12 +137,9 @@ func Components(cfg Config) []component.Component {
 // announceReady logs once when the node first reports Ready.
 func announceReady(ctx context.Context, kubeconfigPath, nodeName string) {
 	logger := klog.FromContext(ctx).WithValues("component", "agent")
-	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfigPath)
+	_, client, err := kubeconfig.Client(kubeconfigPath)
 	if err != nil {
-		return
-	}
-	client, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
+		logger.Error(err, "Cannot watch for the node to be Ready")
 		return
 	}
 	begin := time.Now()

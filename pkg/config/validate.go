@@ -50,6 +50,13 @@ func (s *Server) Validate() error {
 		}
 	}
 	checkIP("bind-address", s.BindAddress)
+	// Pods reach the API server through the kubernetes Service, whose
+	// endpoint is the advertise address on this port: a loopback-only
+	// listener leaves every in-cluster client (CoreDNS among them) unable
+	// to connect.
+	if bind, err := netip.ParseAddr(s.BindAddress); err == nil && bind.IsLoopback() && !s.DisableAgent {
+		fail("--bind-address %s is loopback, but pods reach the API server at the node's address: bind 0.0.0.0 (the default) or the node IP, or run the control plane alone with --disable-agent", s.BindAddress)
+	}
 	if s.AdvertiseAddress != "" {
 		checkIP("advertise-address", s.AdvertiseAddress)
 	}

@@ -44,6 +44,15 @@ func TestValidate(t *testing.T) {
 			want: []string{"--service-cidr", "only one range"},
 		},
 		{
+			name: "loopback bind address with the agent",
+			edit: func(s *Server) { s.BindAddress = "127.0.0.1" },
+			want: []string{"--bind-address 127.0.0.1 is loopback", "--disable-agent"},
+		},
+		{
+			name: "loopback bind address without the agent is fine",
+			edit: func(s *Server) { s.BindAddress, s.DisableAgent = "127.0.0.1", true },
+		},
+		{
 			name: "unknown flannel backend",
 			edit: func(s *Server) { s.FlannelBackend = "wireguard" },
 			want: []string{"--flannel-backend \"wireguard\"", "vxlan, host-gw, none"},

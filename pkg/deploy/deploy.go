@@ -8,11 +8,10 @@ import (
 	"strings"
 
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/kubeconfig"
 )
 
 // Values are what the add-on templates may use.
@@ -68,11 +67,7 @@ func (d *Deploy) Init(context.Context) error {
 // Start stages the add-ons and applies the manifests dir until Stop.
 func (d *Deploy) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "deploy")
-	restCfg, err := clientcmd.BuildConfigFromFlags("", d.cfg.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("load %s: %w", d.cfg.Kubeconfig, err)
-	}
-	client, err := kubernetes.NewForConfig(restCfg)
+	restCfg, client, err := kubeconfig.Client(d.cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -45,4 +47,18 @@ func Write(path, server, user string, creds Credentials, mode os.FileMode) error
 		return fmt.Errorf("create directory for kubeconfig %s: %w", path, err)
 	}
 	return atomicfile.Write(atomicfile.File{Path: path, Data: data, Mode: mode})
+}
+
+// Client loads the kubeconfig at path and returns its REST config and a
+// clientset for it.
+func Client(path string) (*rest.Config, *kubernetes.Clientset, error) {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client for %s: %w", path, err)
+	}
+	return restCfg, client, nil
 }

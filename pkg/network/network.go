@@ -23,12 +23,11 @@ import (
 	"github.com/flannel-io/flannel/pkg/trafficmngr/nftables"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/atomicfile"
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/kubeconfig"
 )
 
 // BackendNone leaves pod networking to a CNI the user installs.
@@ -217,11 +216,7 @@ func (f *Flannel) run(ctx context.Context, netConf string) error {
 // CIDR, which flannel's Kubernetes subnet manager takes as its lease and
 // otherwise refuses.
 func (f *Flannel) waitPodCIDR(ctx context.Context) error {
-	restCfg, err := clientcmd.BuildConfigFromFlags("", f.cfg.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("load flannel's kubeconfig: %w", err)
-	}
-	client, err := kubernetes.NewForConfig(restCfg)
+	_, client, err := kubeconfig.Client(f.cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -15,10 +15,10 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/kubeconfig"
 )
 
 const (
@@ -52,11 +52,7 @@ func (n *NodeHosts) Init(context.Context) error { return nil }
 
 // Start watches nodes and rewrites NodeHosts whenever one changes.
 func (n *NodeHosts) Start(ctx context.Context) error {
-	restCfg, err := clientcmd.BuildConfigFromFlags("", n.kubeconfig)
-	if err != nil {
-		return fmt.Errorf("load %s: %w", n.kubeconfig, err)
-	}
-	client, err := kubernetes.NewForConfig(restCfg)
+	_, client, err := kubeconfig.Client(n.kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/kubeconfig"
 )
 
 // flannelRole is the ClusterRole bound to every node's flannel identity.
@@ -23,11 +22,7 @@ const flannelRole = "system:regente-flannel"
 // every start, so an upgrade that changes the rules takes effect.
 func clusterRoles(adminKubeconfig string) component.Component {
 	return component.Func("cluster-roles", func(ctx context.Context) error {
-		restCfg, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig)
-		if err != nil {
-			return fmt.Errorf("load %s: %w", adminKubeconfig, err)
-		}
-		client, err := kubernetes.NewForConfig(restCfg)
+		_, client, err := kubeconfig.Client(adminKubeconfig)
 		if err != nil {
 			return err
 		}
