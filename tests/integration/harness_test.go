@@ -91,8 +91,12 @@ func freePort(t *testing.T) int {
 // newServer prepares a control-plane-only server (--disable-agent) on a
 // fresh data dir with an empty config file, so the machine's /etc/regente
 // never leaks into a test.
+// newServer prepares a control plane alone. With no node, metrics-server
+// cannot run and its aggregated API stays unavailable, which upstream
+// discovery (kubectl api-resources) reports as an error: TestAddons covers
+// it on a node instead.
 func newServer(t *testing.T, bin string, extra ...string) *server {
-	return newProcess(t, bin, append([]string{"--disable-agent"}, extra...)...)
+	return newProcess(t, bin, append([]string{"--disable-agent", "--disable=metrics-server"}, extra...)...)
 }
 
 func newProcess(t *testing.T, bin string, extra ...string) *server {
