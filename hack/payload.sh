@@ -47,10 +47,12 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
 )
 
 # The system images (pkg/sysimages), each one static program in one
-# layer: pause is our own (images/pause); the others link an upstream
-# program from a module of their own (hack/images/<name>), kept apart from
-# regente's dependency graph.
-CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/pause" ./images/pause
+# layer: our own programs (images/<name>), and upstream programs linked from
+# a module of their own (hack/images/<name>), kept apart from regente's
+# dependency graph.
+for dir in images/*/; do
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$(basename "$dir")" "./$dir"
+done
 for dir in hack/images/*/; do
   image=$(basename "$dir")
   (
@@ -59,7 +61,7 @@ for dir in hack/images/*/; do
     CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$image" .
   )
 done
-for image in pause $(ls hack/images); do
+for image in $(ls images) $(ls hack/images); do
   go run ./hack/imagebuild -system "$image" -o "$out/images/$image.tar" "$out/$image"
   rm "$out/$image"
 done

@@ -34,6 +34,9 @@ type Config struct {
 	Addons     fs.FS  // the embedded add-on templates
 	Values     Values
 	Disabled   []string // add-on names from --disable
+	// Controllers are add-ons that run in regente rather than from a
+	// manifest (servicelb): --disable takes their names too.
+	Controllers []string
 }
 
 // Deploy is the component that stages the add-ons and runs the controller.
@@ -55,7 +58,7 @@ func (d *Deploy) Name() string { return "deploy" }
 
 // Init checks --disable against the add-ons there are.
 func (d *Deploy) Init(context.Context) error {
-	names := Names(d.cfg.Addons)
+	names := append(Names(d.cfg.Addons), d.cfg.Controllers...)
 	for _, n := range d.cfg.Disabled {
 		if !slices.Contains(names, n) {
 			return fmt.Errorf("--disable %q: no such add-on; use one of %s", n, strings.Join(names, ", "))

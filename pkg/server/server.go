@@ -24,6 +24,7 @@ import (
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
+	"regente.io/regente/pkg/servicelb"
 	"regente.io/regente/pkg/sysimages"
 )
 
@@ -92,15 +93,21 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
 		deploy.New(deploy.Config{
-			Dir:        paths.ManifestsDir,
-			Kubeconfig: creds.admin,
-			Addons:     manifests.Addons(),
-			Values:     addonValues(cfg),
-			Disabled:   cfg.Disable,
+			Dir:         paths.ManifestsDir,
+			Kubeconfig:  creds.admin,
+			Addons:      manifests.Addons(),
+			Values:      addonValues(cfg),
+			Disabled:    cfg.Disable,
+			Controllers: []string{"servicelb"},
 		}),
 	}
 	if !slices.Contains(cfg.Disable, "coredns") {
 		components = append(components, nodehosts.New(creds.admin))
+	}
+	if svclb, _ := sysimages.Lookup("svclb"); slices.Contains(cfg.Disable, "servicelb") {
+		components = append(components, servicelb.Cleanup(creds.admin))
+	} else {
+		components = append(components, servicelb.New(creds.admin, svclb.RefFor(cfg.SystemDefaultRegistry)))
 	}
 	if !cfg.DisableAgent {
 		components = append(components, agent.Components(agent.Config{

@@ -31,6 +31,7 @@ func All() []Image {
 	return []Image{
 		{Name: "pause", Ref: PauseRef, Upstream: "pause:3.10"},
 		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v")},
+		{Name: "svclb", Ref: "regente.invalid/svclb:1", Upstream: "regente/svclb:1"},
 		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion},
 	}
 }

@@ -42,7 +42,7 @@ func TestAddons(t *testing.T) {
 		if out := s.kubectl("get", "events", "-A", "--field-selector=reason=Pulling", "-o", "name"); out != "" {
 			t.Errorf("images were pulled: %s", out)
 		}
-		for _, addon := range []string{"coredns", "metrics-server"} {
+		for _, addon := range []string{"coredns", "metrics-server"} { // svclb: in its subtest
 			img := s.kubectl("-n", "kube-system", "get", "deployment/"+addon, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 			if !strings.HasPrefix(img, "regente.invalid/"+addon+":") {
 				t.Errorf("%s runs %q, not the embedded image", addon, img)
@@ -86,6 +86,29 @@ func TestAddons(t *testing.T) {
 				}
 				return nil
 			})
+		}
+	})
+
+	t.Run("LoadBalancer answers on the node address", func(t *testing.T) {
+		s.kubectl("create", "deployment", "lbweb", "--image="+image, "--", "sh", "-c",
+			"mkdir -p /www && echo hello-lb > /www/index.html && exec httpd -f -p 8080 -h /www")
+		s.kubectl("expose", "deployment", "lbweb", "--type=LoadBalancer", "--port=18080", "--target-port=8080")
+		eventually(t, 90*time.Second, "LoadBalancer ingress is the node IP", func() error {
+			out, err := s.kubectlErr("get", "service", "lbweb", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
+			if err != nil || out != nodeIP {
+				return fmt.Errorf("ingress %q, want %s (%v)", out, nodeIP, err)
+			}
+			return nil
+		})
+		eventually(t, 60*time.Second, "the host reaches the LoadBalancer", func() error {
+			return httpGetEquals("http://"+net.JoinHostPort(nodeIP, "18080")+"/", "hello-lb")
+		})
+		// The port is the Service's own, not a NodePort: the svclb pod,
+		// from the embedded image, carries it.
+		img := s.kubectl("-n", "kube-system", "get", "daemonsets", "-l", "svccontroller.regente.io/svcname=lbweb",
+			"-o", "jsonpath={.items[0].spec.template.spec.containers[0].image}")
+		if !strings.HasPrefix(img, "regente.invalid/svclb:") {
+			t.Errorf("svclb DaemonSet runs %q", img)
 		}
 	})
 
@@ -137,15 +160,21 @@ func TestAddons(t *testing.T) {
 		})
 	})
 
-	t.Run("--disable coredns removes it", func(t *testing.T) {
+	t.Run("--disable removes coredns and servicelb", func(t *testing.T) {
 		if code, _ := s.stop(); code != 0 {
 			t.Fatalf("stop exit code %d:\n%s", code, tail(s.log.String()))
 		}
-		s.args = append(s.args, "--disable=coredns")
+		s.args = append(s.args, "--disable=coredns,servicelb")
 		s.start()
 		eventually(t, 60*time.Second, "coredns deployment deleted", func() error {
 			if _, err := s.kubectlErr("-n", "kube-system", "get", "deployment/coredns"); err == nil {
 				return fmt.Errorf("still there")
+			}
+			return nil
+		})
+		eventually(t, 30*time.Second, "svclb DaemonSets deleted", func() error {
+			if out := s.kubectl("-n", "kube-system", "get", "daemonsets", "-l", "svccontroller.regente.io/svcname", "-o", "name"); out != "" {
+				return fmt.Errorf("still there: %s", out)
 			}
 			return nil
 		})
