@@ -58,7 +58,11 @@ for dir in hack/images/*/; do
   (
     cd "$dir"
     echo "building system image ${image}" >&2
-    CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$image" .
+    # A module whose program is upstream's own package main names it in
+    # main-package; the others hold a small main of ours.
+    pkg=.
+    [[ -f main-package ]] && pkg=$(cat main-package)
+    CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$image" "$pkg"
   )
 done
 for image in $(ls images) $(ls hack/images); do

@@ -95,7 +95,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.StringVar(&s.FlannelBackend, "flannel-backend", s.FlannelBackend, "Pod network between nodes: "+strings.Join(FlannelBackends, ", ")+" (none: bring your own CNI)")
 	fs.StringVar(&s.FlannelIface, "flannel-iface", s.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
-	fs.StringSliceVar(&s.Disable, "disable", s.Disable, "Add-on not to deploy (and to remove if deployed): coredns, metrics-server, servicelb; repeatable, comma-separated")
+	fs.StringSliceVar(&s.Disable, "disable", s.Disable, "Add-on not to deploy (and to remove if deployed): coredns, local-storage, metrics-server, servicelb; repeatable, comma-separated")
 	fs.StringVar(&s.SystemDefaultRegistry, "system-default-registry", s.SystemDefaultRegistry, "Run the add-ons from their upstream images under this registry instead of the images regente carries")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")

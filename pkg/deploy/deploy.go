@@ -18,13 +18,16 @@ import (
 type Values struct {
 	ClusterDNS    string
 	ClusterDomain string
+	StorageDir    string // where local-path volumes live on each node
 	Images        Images
 }
 
 // Images are the add-ons' image references.
 type Images struct {
-	CoreDNS       string
-	MetricsServer string
+	CoreDNS         string
+	MetricsServer   string
+	LocalPath       string
+	LocalPathHelper string
 }
 
 // Config says where the manifests live and which add-ons to stage.

@@ -19,8 +19,9 @@ const flannelVXLAN = "flannel.1"
 
 // Node stops every pod process and shim of the node whose data dir is
 // dataDir and run dir is runDir, deletes the pod network namespaces and
-// the bridge and flannel's device, and unmounts everything below runDir and dataDir. It is best
-// effort: it goes on past what is already gone.
+// the bridge and flannel's device, removes the iptables rules of the CNI
+// plugins, kube-proxy and flannel, and unmounts everything below runDir
+// and dataDir. It is best effort: it goes on past what is already gone.
 func Node(dataDir, runDir string) {
 	killMatching(func(pid int) bool {
 		cgroup, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -41,7 +42,31 @@ func Node(dataDir, runDir string) {
 			syscall.Unmount(m, syscall.MNT_DETACH)
 		}
 	}
+	removeRules()
 	os.RemoveAll(filepath.Join(runDir, "containerd"))
+}
+
+// removeRules drops every iptables rule and chain of the CNI plugins
+// (CNI-: a killed pod never had its hostPort DNAT removed, and it would
+// catch the port for a later pod), kube-proxy (KUBE-) and flannel; each
+// recreates its own at the next start.
+func removeRules() {
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		saved, err := exec.Command(tool + "-save").Output()
+		if err != nil {
+			continue
+		}
+		var kept strings.Builder
+		for line := range strings.Lines(string(saved)) {
+			if strings.Contains(line, "CNI-") || strings.Contains(line, "KUBE-") || strings.Contains(strings.ToUpper(line), "FLANNEL") {
+				continue
+			}
+			kept.WriteString(line)
+		}
+		restore := exec.Command(tool + "-restore")
+		restore.Stdin = strings.NewReader(kept.String())
+		restore.Run()
+	}
 }
 
 func killMatching(match func(pid int) bool) {

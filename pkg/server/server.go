@@ -269,7 +269,9 @@ func addonValues(cfg *config.Server) deploy.Values {
 	return deploy.Values{
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
-		Images:        deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server")},
+		StorageDir:    filepath.Join(cfg.DataDir, "storage"),
+		Images: deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server"),
+			LocalPath: image("local-path-provisioner"), LocalPathHelper: image("local-path-helper")},
 	}
 }
 

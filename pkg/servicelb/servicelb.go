@@ -44,7 +44,9 @@ var (
 )
 
 // New returns the component; image is the svclb image reference.
-func New(kubeconfig, image string) *ServiceLB { return &ServiceLB{kubeconfig: kubeconfig, image: image} }
+func New(kubeconfig, image string) *ServiceLB {
+	return &ServiceLB{kubeconfig: kubeconfig, image: image}
+}
 
 // Name implements component.Component.
 func (s *ServiceLB) Name() string { return "servicelb" }
@@ -134,7 +136,7 @@ func (s *ServiceLB) ensureDaemonSet(ctx context.Context, client kubernetes.Inter
 		}
 		port := strconv.Itoa(int(p.Port))
 		pod.WithContainers(corev1ac.Container().
-			WithName("lb-" + strings.ToLower(string(proto)) + "-" + port).
+			WithName("lb-"+strings.ToLower(string(proto))+"-"+port).
 			WithImage(s.image).
 			WithImagePullPolicy(corev1.PullIfNotPresent).
 			WithEnv(
@@ -208,7 +210,6 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
-
 
 // Cleanup is what runs instead when --disable servicelb: it deletes the
 // DaemonSets an earlier run made, so disabling removes the add-on.

@@ -26,12 +26,19 @@ const CoreDNSVersion = "v1.15.0"
 // hack/images/metrics-server links; a test checks it against that module.
 const MetricsServerVersion = "v0.9.0"
 
+// LocalPathVersion is the local-path provisioner release
+// hack/images/local-path-provisioner builds; a test checks it against that
+// module.
+const LocalPathVersion = "v0.0.30"
+
 // All lists the system images.
 func All() []Image {
 	return []Image{
 		{Name: "pause", Ref: PauseRef, Upstream: "pause:3.10"},
 		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v")},
 		{Name: "svclb", Ref: "regente.invalid/svclb:1", Upstream: "regente/svclb:1"},
+		{Name: "local-path-provisioner", Ref: "regente.invalid/local-path-provisioner:" + LocalPathVersion, Upstream: "rancher/local-path-provisioner:" + LocalPathVersion},
+		{Name: "local-path-helper", Ref: "regente.invalid/local-path-helper:1", Upstream: "regente/local-path-helper:1"},
 		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion},
 	}
 }

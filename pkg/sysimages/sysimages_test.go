@@ -9,8 +9,9 @@ import (
 // The tag in each image name must be the release the build links.
 func TestVersionsMatchTheirModules(t *testing.T) {
 	for dir, require := range map[string]string{
-		"coredns":        "github.com/coredns/coredns " + CoreDNSVersion,
-		"metrics-server": "sigs.k8s.io/metrics-server " + MetricsServerVersion,
+		"coredns":                "github.com/coredns/coredns " + CoreDNSVersion,
+		"metrics-server":         "sigs.k8s.io/metrics-server " + MetricsServerVersion,
+		"local-path-provisioner": "github.com/rancher/local-path-provisioner " + LocalPathVersion,
 	} {
 		gomod, err := os.ReadFile("../../hack/images/" + dir + "/go.mod")
 		if err != nil {

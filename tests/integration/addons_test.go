@@ -42,7 +42,8 @@ func TestAddons(t *testing.T) {
 		if out := s.kubectl("get", "events", "-A", "--field-selector=reason=Pulling", "-o", "name"); out != "" {
 			t.Errorf("images were pulled: %s", out)
 		}
-		for _, addon := range []string{"coredns", "metrics-server"} { // svclb: in its subtest
+		s.kubectl("-n", "kube-system", "rollout", "status", "deployment/local-path-provisioner", "--timeout=120s")
+		for _, addon := range []string{"coredns", "metrics-server", "local-path-provisioner"} { // svclb: in its subtest
 			img := s.kubectl("-n", "kube-system", "get", "deployment/"+addon, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 			if !strings.HasPrefix(img, "regente.invalid/"+addon+":") {
 				t.Errorf("%s runs %q, not the embedded image", addon, img)
@@ -101,7 +102,13 @@ func TestAddons(t *testing.T) {
 			return nil
 		})
 		eventually(t, 60*time.Second, "the host reaches the LoadBalancer", func() error {
-			return httpGetEquals("http://"+net.JoinHostPort(nodeIP, "18080")+"/", "hello-lb")
+			err := httpGetEquals("http://"+net.JoinHostPort(nodeIP, "18080")+"/", "hello-lb")
+			if err != nil {
+				pods, _ := s.kubectlErr("-n", "kube-system", "get", "pods", "-o", "wide")
+				nat, _ := exec.Command("sh", "-c", "iptables-save -t nat | grep -i -e 18080 -e HOSTPORT | head -20").CombinedOutput()
+				return fmt.Errorf("%v\n%s\n%s", err, pods, nat)
+			}
+			return nil
 		})
 		// The port is the Service's own, not a NodePort: the svclb pod,
 		// from the embedded image, carries it.
@@ -110,6 +117,57 @@ func TestAddons(t *testing.T) {
 		if !strings.HasPrefix(img, "regente.invalid/svclb:") {
 			t.Errorf("svclb DaemonSet runs %q", img)
 		}
+	})
+
+	t.Run("PVC bound, data kept across pods, folder deleted with the claim", func(t *testing.T) {
+		s.apply(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 10Mi}}
+`)
+		writer := func(name, command string) string {
+			return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: %s
+    imagePullPolicy: Never
+    command: ["sh", "-c", %q]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`, name, image, command)
+		}
+		s.apply(writer("writer", "echo kept > /data/f"))
+		s.kubectl("wait", "pod/writer", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=90s")
+		if phase := s.kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}"); phase != "Bound" {
+			t.Fatalf("PVC phase %q", phase)
+		}
+		pv := s.kubectl("get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}")
+		folder := s.kubectl("get", "pv", pv, "-o", "jsonpath={.spec.hostPath.path}")
+		if !strings.HasPrefix(folder, filepath.Join(s.dataDir, "storage")+"/") {
+			t.Errorf("volume folder %q not under the data dir's storage", folder)
+		}
+		s.kubectl("delete", "pod", "writer")
+		s.apply(writer("reader", "cat /data/f"))
+		s.kubectl("wait", "pod/reader", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=60s")
+		if out := strings.TrimSpace(s.kubectl("logs", "reader")); out != "kept" {
+			t.Errorf("data after a new pod: %q", out)
+		}
+		s.kubectl("delete", "pod", "reader")
+		s.kubectl("delete", "pvc", "data")
+		eventually(t, 90*time.Second, "reclaim Delete removes the folder", func() error {
+			if _, err := os.Stat(folder); !os.IsNotExist(err) {
+				return fmt.Errorf("%s still there: %v", folder, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("manifests dir applies, updates, prunes and reports bad files", func(t *testing.T) {
