@@ -155,7 +155,7 @@ spec:
 			return nil
 		})
 		// The kubelet swaps the dead container while it restarts: retry.
-		eventually(t, 30*time.Second, "logs of the previous crash", func() error {
+		eventually(t, 60*time.Second, "logs of the previous crash", func() error {
 			out, err := s.kubectlErr("logs", "crasher", "--previous")
 			if err != nil || !strings.Contains(out, "crashing") {
 				return fmt.Errorf("%q %v", out, err)
