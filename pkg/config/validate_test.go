@@ -53,6 +53,11 @@ func TestValidate(t *testing.T) {
 			edit: func(s *Server) { s.BindAddress, s.DisableAgent = "127.0.0.1", true },
 		},
 		{
+			name: "registry with a scheme",
+			edit: func(s *Server) { s.SystemDefaultRegistry = "https://mirror.example.com" },
+			want: []string{"--system-default-registry", "without a scheme"},
+		},
+		{
 			name: "unknown flannel backend",
 			edit: func(s *Server) { s.FlannelBackend = "wireguard" },
 			want: []string{"--flannel-backend \"wireguard\"", "vxlan, host-gw, none"},

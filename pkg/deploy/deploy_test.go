@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,17 @@ func TestRecordName(t *testing.T) {
 	}
 	if !strings.HasPrefix(a, "regente-manifest-my-app-yaml-") || len(recordName(strings.Repeat("x", 300)+".yaml")) > 63 {
 		t.Errorf("recordName = %s", a)
+	}
+}
+
+func TestInitRejectsUnknownAddon(t *testing.T) {
+	d := New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"dns", "servicelb"}})
+	if err := d.Init(context.Background()); err != nil {
+		t.Fatalf("known names refused: %v", err)
+	}
+	d = New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"traefik"}})
+	err := d.Init(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `--disable "traefik"`) || !strings.Contains(err.Error(), "dns, storage, servicelb") {
+		t.Fatalf("err = %v, want one naming the input and the choices", err)
 	}
 }
