@@ -45,6 +45,7 @@ type Server struct {
 	Disable                   []string // --disable; add-on names, repeatable and comma-separated
 	SystemDefaultRegistry     string   // --system-default-registry; "" means the embedded images
 	DisableAgent              bool     // --disable-agent
+	DisableHelmController     bool     // --disable-helm-controller
 	Debug                     bool     // --debug
 }
 
@@ -98,6 +99,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&s.Disable, "disable", s.Disable, "Add-on not to deploy (and to remove if deployed): coredns, local-storage, metrics-server, servicelb; repeatable, comma-separated")
 	fs.StringVar(&s.SystemDefaultRegistry, "system-default-registry", s.SystemDefaultRegistry, "Run the add-ons from their upstream images under this registry instead of the images regente carries")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
+	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 }
 
@@ -164,6 +166,8 @@ type Paths struct {
 	TLSDir       string // <data-dir>/server/tls
 	CredDir      string // <data-dir>/server/cred: component kubeconfigs
 	ManifestsDir string // <data-dir>/server/manifests
+	StaticDir    string // <data-dir>/server/static: charts HelmCharts name
+	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
 	KineSocket   string // <data-dir>/server/kine.sock
 	LockFile     string // <data-dir>/server/regente.lock
 }
@@ -179,6 +183,8 @@ func (s *Server) Paths() Paths {
 		TLSDir:       filepath.Join(server, "tls"),
 		CredDir:      filepath.Join(server, "cred"),
 		ManifestsDir: filepath.Join(server, "manifests"),
+		StaticDir:    filepath.Join(server, "static"),
+		HelmDir:      filepath.Join(server, "helm"),
 		KineSocket:   filepath.Join(server, "kine.sock"),
 		LockFile:     filepath.Join(server, "regente.lock"),
 	}

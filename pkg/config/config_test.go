@@ -94,6 +94,8 @@ func TestPaths(t *testing.T) {
 		TLSDir:       "/d/server/tls",
 		CredDir:      "/d/server/cred",
 		ManifestsDir: "/d/server/manifests",
+		StaticDir:    "/d/server/static",
+		HelmDir:      "/d/server/helm",
 		KineSocket:   "/d/server/kine.sock",
 		LockFile:     "/d/server/regente.lock",
 	}

@@ -21,6 +21,7 @@ import (
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/deploy"
+	"regente.io/regente/pkg/helmchart"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
@@ -92,6 +93,17 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
+	}
+	if !cfg.DisableHelmController {
+		// Before the deploy controller, which may apply HelmCharts from
+		// the manifests directory: Start installs the CRDs.
+		components = append(components, helmchart.New(helmchart.Config{
+			Kubeconfig: creds.admin,
+			StaticDir:  paths.StaticDir,
+			StateDir:   paths.HelmDir,
+		}))
+	}
+	components = append(components,
 		deploy.New(deploy.Config{
 			Dir:         paths.ManifestsDir,
 			Kubeconfig:  creds.admin,
@@ -100,7 +112,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Disabled:    cfg.Disable,
 			Controllers: []string{"servicelb"},
 		}),
-	}
+	)
 	if !slices.Contains(cfg.Disable, "coredns") {
 		components = append(components, nodehosts.New(creds.admin))
 	}
