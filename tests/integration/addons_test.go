@@ -218,12 +218,52 @@ spec:
 		})
 	})
 
-	t.Run("--disable removes coredns and servicelb", func(t *testing.T) {
+	t.Run("--disable removes coredns and servicelb; a .skip marker keeps an edited add-on", func(t *testing.T) {
+		// Edit two staged add-ons; only the one with a .skip marker keeps
+		// the edit across the restart, which re-stages the others.
+		dir := filepath.Join(s.dataDir, "server", "manifests")
+		edit := func(file, configMap string) {
+			t.Helper()
+			f, err := os.OpenFile(filepath.Join(dir, file), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(f, "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: kube-system}\n", configMap)
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		edit("local-storage.yaml", "kept-edit")
+		if err := os.WriteFile(filepath.Join(dir, "local-storage.yaml.skip"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		edit("metrics-server.yaml", "overwritten-edit")
+		eventually(t, 30*time.Second, "edited add-ons applied", func() error {
+			for _, cm := range []string{"kept-edit", "overwritten-edit"} {
+				if _, err := s.kubectlErr("-n", "kube-system", "get", "configmap", cm); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+
 		if code, _ := s.stop(); code != 0 {
 			t.Fatalf("stop exit code %d:\n%s", code, tail(s.log.String()))
 		}
 		s.args = append(s.args, "--disable=coredns,servicelb")
 		s.start()
+		eventually(t, 60*time.Second, "re-staged add-on drops the edit, skipped one keeps it", func() error {
+			if _, err := s.kubectlErr("-n", "kube-system", "get", "configmap", "overwritten-edit"); err == nil {
+				return fmt.Errorf("configmap overwritten-edit survived re-staging of metrics-server.yaml")
+			}
+			if _, err := s.kubectlErr("-n", "kube-system", "get", "configmap", "kept-edit"); err != nil {
+				return fmt.Errorf("local-storage.yaml.skip did not keep the edit: %v", err)
+			}
+			return nil
+		})
+		if data, err := os.ReadFile(filepath.Join(dir, "local-storage.yaml")); err != nil || !strings.Contains(string(data), "kept-edit") {
+			t.Errorf("local-storage.yaml lost the user's edit despite the .skip marker (%v)", err)
+		}
 		eventually(t, 60*time.Second, "coredns deployment deleted", func() error {
 			if _, err := s.kubectlErr("-n", "kube-system", "get", "deployment/coredns"); err == nil {
 				return fmt.Errorf("still there")
