@@ -11,10 +11,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appsv1listers "k8s.io/client-go/listers/apps/v1"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
@@ -26,9 +31,11 @@ const (
 	labelName      = "svccontroller.regente.io/svcname"
 	labelNamespace = "svccontroller.regente.io/svcnamespace"
 	fieldManager   = "regente-servicelb"
-	// resync is how often every LoadBalancer Service is reconciled; a
-	// change shows within that time.
-	resync = 2 * time.Second
+	// resync re-delivers every object now and then, a safety net for a
+	// missed event.
+	resync = 10 * time.Minute
+	// retryAfter spaces out attempts after a failed pass.
+	retryAfter = 2 * time.Second
 )
 
 // ServiceLB is the component.
@@ -62,19 +69,63 @@ func (s *ServiceLB) Start(ctx context.Context) error {
 	}
 	logger := klog.FromContext(ctx).WithValues("component", "servicelb")
 	return s.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
-		return func() error {
-			for {
-				if err := s.reconcile(ctx, client); err != nil && ctx.Err() == nil {
-					klog.FromContext(ctx).Error(err, "Cannot reconcile LoadBalancer Services; retrying")
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(resync):
-				}
-			}
-		}, nil
+		return func() error { return s.run(ctx, client) }, nil
 	})
+}
+
+// run reconciles every LoadBalancer Service whenever a Service, one of its
+// relay DaemonSets or pods, or a node changes; a failed pass is retried.
+func (s *ServiceLB) run(ctx context.Context, client kubernetes.Interface) error {
+	all := informers.NewSharedInformerFactory(client, resync)
+	ours := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = labelName }))
+	l := listers{
+		services:   all.Core().V1().Services().Lister(),
+		nodes:      all.Core().V1().Nodes().Lister(),
+		daemonSets: ours.Apps().V1().DaemonSets().Lister(),
+		pods:       ours.Core().V1().Pods().Lister(),
+	}
+	changed := make(chan struct{}, 1)
+	notify := func(any) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: notify, UpdateFunc: func(_, obj any) { notify(obj) }, DeleteFunc: notify}
+	for _, informer := range []cache.SharedIndexInformer{
+		all.Core().V1().Services().Informer(), all.Core().V1().Nodes().Informer(),
+		ours.Apps().V1().DaemonSets().Informer(), ours.Core().V1().Pods().Informer(),
+	} {
+		if _, err := informer.AddEventHandler(handler); err != nil {
+			return err
+		}
+	}
+	all.Start(ctx.Done())
+	ours.Start(ctx.Done())
+	defer all.Shutdown()
+	defer ours.Shutdown()
+	all.WaitForCacheSync(ctx.Done())
+	ours.WaitForCacheSync(ctx.Done())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+		if err := s.reconcile(ctx, client, l); err != nil && ctx.Err() == nil {
+			klog.FromContext(ctx).Error(err, "Cannot reconcile LoadBalancer Services; retrying")
+			time.AfterFunc(retryAfter, func() { notify(nil) })
+		}
+	}
+}
+
+// listers read the informers' caches.
+type listers struct {
+	services   corev1listers.ServiceLister
+	nodes      corev1listers.NodeLister
+	daemonSets appsv1listers.DaemonSetLister
+	pods       corev1listers.PodLister
 }
 
 func handled(svc *corev1.Service) bool {
@@ -91,30 +142,29 @@ func daemonSetName(svc *corev1.Service) string {
 	return "svclb-" + name + "-" + string(svc.UID)[:8]
 }
 
-func (s *ServiceLB) reconcile(ctx context.Context, client kubernetes.Interface) error {
-	services, err := client.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+func (s *ServiceLB) reconcile(ctx context.Context, client kubernetes.Interface, l listers) error {
+	services, err := l.services.List(labels.Everything())
 	if err != nil {
 		return err
 	}
 	wanted := map[string]bool{}
-	for i := range services.Items {
-		svc := &services.Items[i]
+	for _, svc := range services {
 		if !handled(svc) {
 			continue
 		}
 		wanted[daemonSetName(svc)] = true
-		if err := s.ensureDaemonSet(ctx, client, svc); err != nil {
+		if err := s.ensureDaemonSet(ctx, client, l, svc); err != nil {
 			return fmt.Errorf("daemonset for %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		if err := updateStatus(ctx, client, svc); err != nil {
+		if err := updateStatus(ctx, client, l, svc); err != nil {
 			return fmt.Errorf("status of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
-	sets, err := client.AppsV1().DaemonSets(namespace).List(ctx, metav1.ListOptions{LabelSelector: labelName})
+	sets, err := l.daemonSets.List(labels.Everything())
 	if err != nil {
 		return err
 	}
-	for _, ds := range sets.Items {
+	for _, ds := range sets {
 		if !wanted[ds.Name] {
 			if err := client.AppsV1().DaemonSets(namespace).Delete(ctx, ds.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				return err
@@ -124,7 +174,14 @@ func (s *ServiceLB) reconcile(ctx context.Context, client kubernetes.Interface) 
 	return nil
 }
 
-func (s *ServiceLB) ensureDaemonSet(ctx context.Context, client kubernetes.Interface, svc *corev1.Service) error {
+// ensureDaemonSet applies svc's relay DaemonSet unless the cached one
+// already carries this Service's spec (its ports and cluster IP), recorded
+// in an annotation, so an event storm causes no writes.
+func (s *ServiceLB) ensureDaemonSet(ctx context.Context, client kubernetes.Interface, l listers, svc *corev1.Service) error {
+	fp := specAnnotation(svc, s.image)
+	if ds, err := l.daemonSets.DaemonSets(namespace).Get(daemonSetName(svc)); err == nil && ds.Annotations[specKey] == fp {
+		return nil
+	}
 	labels := map[string]string{labelName: svc.Name, labelNamespace: svc.Namespace, "app": daemonSetName(svc)}
 	pod := corev1ac.PodSpec().
 		WithAutomountServiceAccountToken(false).
@@ -153,6 +210,7 @@ func (s *ServiceLB) ensureDaemonSet(ctx context.Context, client kubernetes.Inter
 	}
 	ds := appsv1ac.DaemonSet(daemonSetName(svc), namespace).
 		WithLabels(labels).
+		WithAnnotations(map[string]string{specKey: fp}).
 		WithSpec(appsv1ac.DaemonSetSpec().
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(map[string]string{"app": daemonSetName(svc)})).
 			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(pod)))
@@ -162,17 +220,17 @@ func (s *ServiceLB) ensureDaemonSet(ctx context.Context, client kubernetes.Inter
 
 // updateStatus sets the Service's ingress to the InternalIPs of the nodes
 // whose svclb pod is Ready, in a stable order.
-func updateStatus(ctx context.Context, client kubernetes.Interface, svc *corev1.Service) error {
-	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + daemonSetName(svc)})
+func updateStatus(ctx context.Context, client kubernetes.Interface, l listers, svc *corev1.Service) error {
+	pods, err := l.pods.Pods(namespace).List(labels.SelectorFromSet(labels.Set{"app": daemonSetName(svc)}))
 	if err != nil {
 		return err
 	}
 	var ips []string
-	for _, p := range pods.Items {
-		if !podReady(&p) || p.Spec.NodeName == "" {
+	for _, p := range pods {
+		if !podReady(p) || p.Spec.NodeName == "" {
 			continue
 		}
-		node, err := client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+		node, err := l.nodes.Get(p.Spec.NodeName)
 		if err != nil {
 			continue
 		}
@@ -200,6 +258,19 @@ func updateStatus(ctx context.Context, client kubernetes.Interface, svc *corev1.
 	}
 	_, err = client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, svc, metav1.UpdateOptions{})
 	return err
+}
+
+// specKey annotates a relay DaemonSet with what it was made from.
+const specKey = "svccontroller.regente.io/spec"
+
+// specAnnotation is what a relay DaemonSet depends on: the image, the
+// cluster IP and the ports.
+func specAnnotation(svc *corev1.Service, image string) string {
+	parts := []string{image, svc.Spec.ClusterIP}
+	for _, p := range svc.Spec.Ports {
+		parts = append(parts, fmt.Sprintf("%s/%d", p.Protocol, p.Port))
+	}
+	return strings.Join(parts, ",")
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -117,6 +117,20 @@ func TestAddons(t *testing.T) {
 		if !strings.HasPrefix(img, "regente.invalid/svclb:") {
 			t.Errorf("svclb DaemonSet runs %q", img)
 		}
+
+		// A changed port moves the relay; a deleted Service takes its
+		// DaemonSet with it.
+		s.kubectl("patch", "service", "lbweb", "--type=json", "-p", `[{"op":"replace","path":"/spec/ports/0/port","value":18081}]`)
+		eventually(t, 60*time.Second, "the host reaches the LoadBalancer on its new port", func() error {
+			return httpGetEquals("http://"+net.JoinHostPort(nodeIP, "18081")+"/", "hello-lb")
+		})
+		s.kubectl("delete", "service", "lbweb")
+		eventually(t, 30*time.Second, "the relay DaemonSet goes with the Service", func() error {
+			if out := s.kubectl("-n", "kube-system", "get", "daemonsets", "-l", "svccontroller.regente.io/svcname=lbweb", "-o", "name"); out != "" {
+				return fmt.Errorf("still there: %s", out)
+			}
+			return nil
+		})
 	})
 
 	t.Run("PVC bound, data kept across pods, folder deleted with the claim", func(t *testing.T) {
