@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	agentverb "regente.io/regente/pkg/cli/agent"
 	crictlverb "regente.io/regente/pkg/cli/crictl"
 	ctrverb "regente.io/regente/pkg/cli/ctr"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
@@ -24,6 +26,7 @@ const usage = `regente: Kubernetes in one binary.
 
 Usage:
   regente server [flags]    run the control plane (see regente server --help)
+  regente agent [flags]     join a server as a node (see regente agent --help)
   regente kubectl [args]    run kubectl against the local cluster
   regente ctr [args]        run containerd's ctr against the node's containerd
   regente crictl [args]     run crictl against the node's containerd (REGENTE_DATA_DIR if not /var/lib/regente)
@@ -48,7 +51,9 @@ func run(prog string, args []string) int {
 	}
 	switch args[0] {
 	case "server":
-		return runServer(args[1:])
+		return runDaemon("server", serververb.Run, args[1:])
+	case "agent":
+		return runDaemon("agent", agentverb.Run, args[1:])
 	case "kubectl":
 		kubectlverb.Run(args[1:])
 		return 0
@@ -76,7 +81,8 @@ func exitCode(verb string, err error) int {
 	return 0
 }
 
-func runServer(args []string) int {
+// runDaemon runs a long-lived verb (server, agent) until a signal.
+func runDaemon(verb string, run func(context.Context, []string, io.Writer) error, args []string) int {
 	// A node's memory is scarcer than its CPU: collect at half of Go's
 	// default heap growth (about 30 MB less idle heap for a little GC
 	// work), unless the user chose with GOGC.
@@ -94,10 +100,10 @@ func runServer(args []string) int {
 		<-signals
 		os.Exit(1)
 	}()
-	err := serververb.Run(ctx, args, os.Stdout)
+	err := run(ctx, args, os.Stdout)
 	klog.Flush()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "regente server: %v\n", err)
+		fmt.Fprintf(os.Stderr, "regente %s: %v\n", verb, err)
 		return 1
 	}
 	return 0

@@ -29,8 +29,13 @@ type Config struct {
 	RunDir         string // e.g. /run/regente
 	NodeName       string
 	NodeIP         net.IP
-	ServerURL      string // https URL of the apiserver
-	CADir          string // the server's TLS dir (the node's credentials are issued from it)
+	ServerURL      string // https URL the node's components reach the API servers at
+	// Credentials issues or fetches the node's certificates into tlsDir:
+	// from the server's own CAs on a server, through the join on an agent.
+	Credentials func(ctx context.Context, tlsDir string) (*certs.NodePKI, error)
+	// Before are components that run before the node's own, such as the
+	// agent's API server load balancer.
+	Before []component.Component
 	ClusterDNS     string
 	ClusterDomain  string
 	ClusterCIDR    string
@@ -51,7 +56,7 @@ func Components(cfg Config) []component.Component {
 	tlsDir := filepath.Join(agentDir, "tls")
 	nodePKI := &certs.NodePKI{}
 	kubeletKubeconfig := filepath.Join(agentDir, "etc", "kubelet.kubeconfig")
-	proxyKubeconfig := filepath.Join(agentDir, "etc", "kube-proxy.kubeconfig")
+	proxyKubeconfig := ProxyKubeconfig(cfg.DataDir)
 	flannelKubeconfig := filepath.Join(agentDir, "etc", "flannel.kubeconfig")
 	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
 
@@ -68,15 +73,15 @@ func Components(cfg Config) []component.Component {
 		ClusterCIDR: cfg.ClusterCIDR,
 		ExtraArgs:   cfg.ProxyArgs,
 	})
-	return []component.Component{
+	return append(cfg.Before,
 		component.Func("payload", func(ctx context.Context) error {
 			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), archive, cfg.DataDir)
 			return err
 		}),
 		component.Func("node-credentials", func(ctx context.Context) error {
-			issued, err := certs.EnsureNode(certs.NodeOptions{CADir: cfg.CADir, Dir: tlsDir, NodeName: cfg.NodeName, NodeIPs: []net.IP{cfg.NodeIP}})
+			issued, err := cfg.Credentials(ctx, tlsDir)
 			if err != nil {
-				return fmt.Errorf("issue node credentials: %w", err)
+				return fmt.Errorf("node credentials: %w", err)
 			}
 			*nodePKI = *issued
 			for _, change := range issued.Changed {
@@ -131,7 +136,12 @@ func Components(cfg Config) []component.Component {
 			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)
 			return nil
 		}),
-	}
+	)
+}
+
+// ProxyKubeconfig is where a node's kube-proxy kubeconfig is written.
+func ProxyKubeconfig(dataDir string) string {
+	return filepath.Join(dataDir, "agent", "etc", "kube-proxy.kubeconfig")
 }
 
 // announceReady logs once when the node first reports Ready.

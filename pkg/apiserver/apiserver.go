@@ -3,14 +3,19 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -32,6 +37,11 @@ type Config struct {
 	ConfigDir string
 	// ExtraArgs are the user's --kube-apiserver-arg values, "--key=value".
 	ExtraArgs []string
+	// Handlers are regente's own endpoints, served on the API server's
+	// port by path; anonymous requests may reach them (RBAC must allow
+	// the paths for system:unauthenticated) and they authenticate on their
+	// own.
+	Handlers map[string]http.Handler
 }
 
 // APIServer is the kube-apiserver component.
@@ -120,7 +130,7 @@ func (a *APIServer) defaultArgs(authnFile string) []string {
 // Start completes the options and runs the server until Stop.
 func (a *APIServer) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "apiserver")
-	if err := writeFile(a.authnFile(), authenticationConfig); err != nil {
+	if err := writeFile(a.authnFile(), a.authenticationConfig()); err != nil {
 		return err
 	}
 	if err := a.opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
@@ -137,8 +147,40 @@ func (a *APIServer) Start(ctx context.Context) error {
 		if errs := completed.Validate(); len(errs) != 0 {
 			return nil, fmt.Errorf("validate kube-apiserver options (check --kube-apiserver-arg): %w", utilerrors.NewAggregate(errs))
 		}
-		return func() error { return app.Run(ctx, completed) }, nil
+		return func() error { return a.run(ctx, completed) }, nil
 	})
+}
+
+// run is upstream's app.Run with regente's handlers added to the server
+// chain before it starts.
+func (a *APIServer) run(ctx context.Context, opts options.CompletedOptions) error {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := app.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := app.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	for path, h := range a.cfg.Handlers {
+		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(path, h)
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // Ready waits for /readyz to answer ok.
@@ -152,17 +194,18 @@ func (a *APIServer) Ready(ctx context.Context) error {
 }
 
 // authenticationConfig lets anonymous requests reach only the health
-// endpoints; every other anonymous request gets 401 rather than the 403 an
-// RBAC-filtered anonymous user would get.
-const authenticationConfig = `apiVersion: apiserver.config.k8s.io/v1
-kind: AuthenticationConfiguration
-anonymous:
-  enabled: true
-  conditions:
-  - path: /livez
-  - path: /readyz
-  - path: /healthz
-`
+// endpoints and regente's own handlers; every other anonymous request gets
+// 401 rather than the 403 an RBAC-filtered anonymous user would get.
+func (a *APIServer) authenticationConfig() string {
+	paths := []string{"/livez", "/readyz", "/healthz"}
+	paths = append(paths, slices.Sorted(maps.Keys(a.cfg.Handlers))...)
+	var b strings.Builder
+	b.WriteString("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\nanonymous:\n  enabled: true\n  conditions:\n")
+	for _, p := range paths {
+		fmt.Fprintf(&b, "  - path: %s\n", p)
+	}
+	return b.String()
+}
 
 func writeFile(path, content string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -128,6 +128,20 @@ type leafSpec struct {
 	ips   []net.IP
 }
 
+// template is the certificate s describes, valid from now.
+func (s leafSpec) template(now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: s.cn, Organization: s.orgs},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(leafValidity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{s.usage},
+		BasicConstraintsValid: true,
+		DNSNames:              s.dns,
+		IPAddresses:           s.ips,
+	}
+}
+
 // ensurer carries one Ensure run; now is read once so every decision and
 // every certificate in a run uses the same instant.
 type ensurer struct {
@@ -263,7 +277,7 @@ func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 	}
-	cert, err := sign(name, tmpl, key, nil, key)
+	cert, err := sign(name, tmpl, &key.PublicKey, nil, key)
 	if err != nil {
 		return nil, err
 	}
@@ -330,17 +344,7 @@ func (e *ensurer) ensureLeaf(s leafSpec) error {
 		}
 		files = append(files, kf)
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: s.cn, Organization: s.orgs},
-		NotBefore:             e.now.Add(-clockSkew),
-		NotAfter:              e.now.Add(leafValidity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{s.usage},
-		BasicConstraintsValid: true,
-		DNSNames:              s.dns,
-		IPAddresses:           s.ips,
-	}
-	cert, err := sign(s.name, tmpl, key, s.ca.cert, s.ca.key)
+	cert, err := sign(s.name, s.template(e.now), &key.PublicKey, s.ca.cert, s.ca.key)
 	if err != nil {
 		return err
 	}
@@ -417,9 +421,9 @@ func sanDiff(cert *x509.Certificate, dns []string, ips []net.IP) string {
 	return strings.Join(parts, "; ")
 }
 
-// sign issues tmpl for key, signed by parent/parentKey (self-signed when
-// parent is nil), with a random 128-bit serial.
-func sign(name string, tmpl *x509.Certificate, key *ecdsa.PrivateKey, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, error) {
+// sign issues tmpl for the public key pub, signed by parent/parentKey
+// (self-signed when parent is nil), with a random 128-bit serial.
+func sign(name string, tmpl *x509.Certificate, pub any, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, error) {
 	// Serials must be positive: draw from [0, 2^128-1) and add one.
 	limit := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
 	serial, err := rand.Int(rand.Reader, limit)
@@ -430,7 +434,7 @@ func sign(name string, tmpl *x509.Certificate, key *ecdsa.PrivateKey, parent *x5
 	if parent == nil {
 		parent = tmpl
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", name, err)
 	}

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"crypto/x509"
 	"errors"
 	"net"
 	"time"
@@ -55,13 +54,14 @@ func EnsureNode(o NodeOptions) (*NodePKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	dns, ips := normalizeSANs([]string{o.NodeName, "localhost"}, append([]net.IP{net.IPv4(127, 0, 0, 1)}, o.NodeIPs...))
-	client := x509.ExtKeyUsageClientAuth
-	leaves := []leafSpec{
-		{dir: o.Dir, name: "client-kubelet", ca: clientCA, cn: "system:node:" + o.NodeName, orgs: []string{"system:nodes"}, usage: client},
-		{dir: o.Dir, name: "serving-kubelet", ca: serverCA, cn: o.NodeName, usage: x509.ExtKeyUsageServerAuth, dns: dns, ips: ips},
-		{dir: o.Dir, name: "client-kube-proxy", ca: clientCA, cn: "system:kube-proxy", usage: client},
-		{dir: o.Dir, name: "client-flannel", ca: clientCA, cn: FlannelUser, usage: client},
+	var leaves []leafSpec
+	for _, role := range NodeRoles {
+		l, err := nodeLeaf(role, o.NodeName, o.NodeIPs, serverCA, clientCA)
+		if err != nil {
+			return nil, err
+		}
+		l.dir = o.Dir
+		leaves = append(leaves, l)
 	}
 	for _, l := range leaves {
 		if err := e.ensureLeaf(l); err != nil {

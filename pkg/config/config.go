@@ -18,13 +18,15 @@ const DefaultConfigFile = "/etc/regente/config.yaml"
 // config file key is the flag name and the environment variable is REGENTE_
 // plus the upper-cased name with "-" turned into "_".
 type Server struct {
+	Node
 	ConfigFile                string   // --config
+	Token                     string   // --token; "" means the token file's, or a new one
+	TokenFile                 string   // --token-file
+	AgentToken                string   // --agent-token; "" means agents use the server token
 	DataDir                   string   // --data-dir
 	BindAddress               string   // --bind-address
 	HTTPSListenPort           int      // --https-listen-port
 	AdvertiseAddress          string   // --advertise-address; "" means the first node IP
-	NodeIPs                   []string // --node-ip; repeatable and comma-separated
-	NodeName                  string   // --node-name; "" means the hostname
 	TLSSANs                   []string // --tls-san; repeatable and comma-separated
 	ClusterCIDR               string   // --cluster-cidr
 	ServiceCIDR               string   // --service-cidr
@@ -36,12 +38,7 @@ type Server struct {
 	KubeAPIServerArgs         []string // --kube-apiserver-arg; "key=value", never comma-split
 	KubeControllerManagerArgs []string // --kube-controller-manager-arg
 	KubeSchedulerArgs         []string // --kube-scheduler-arg
-	KubeletArgs               []string // --kubelet-arg
-	KubeProxyArgs             []string // --kube-proxy-arg
-	NodeLabels                []string // --node-label; key=value, repeatable
-	NodeTaints                []string // --node-taint; key=value:Effect, repeatable
 	FlannelBackend            string   // --flannel-backend; one of FlannelBackends
-	FlannelIface              string   // --flannel-iface; "" means the node IP's interface
 	Disable                   []string // --disable; add-on names, repeatable and comma-separated
 	SystemDefaultRegistry     string   // --system-default-registry; "" means the embedded images
 	DisableAgent              bool     // --disable-agent
@@ -74,11 +71,12 @@ func NewServer() *Server {
 func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.ConfigFile, "config", s.ConfigFile, "YAML config file; <file>.d/*.yaml drop-ins apply after it in name order (env REGENTE_CONFIG)")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "Absolute directory for all server state: certificates, datastore, manifests")
+	fs.StringVar(&s.Token, "token", s.Token, "Secret that servers and agents join with (default: kept in <data-dir>/server/token, generated on first start)")
+	fs.StringVar(&s.TokenFile, "token-file", s.TokenFile, "File holding --token")
+	fs.StringVar(&s.AgentToken, "agent-token", s.AgentToken, "Secret that only agents join with (default: --token)")
 	fs.StringVar(&s.BindAddress, "bind-address", s.BindAddress, "IP address the API server listens on")
 	fs.IntVar(&s.HTTPSListenPort, "https-listen-port", s.HTTPSListenPort, "Port the API server listens on")
 	fs.StringVar(&s.AdvertiseAddress, "advertise-address", s.AdvertiseAddress, "IP address the API server advertises to the cluster (default: the first node IP)")
-	fs.StringSliceVar(&s.NodeIPs, "node-ip", s.NodeIPs, "IP address of this node; repeat or comma-separate for dual-stack (default: detected)")
-	fs.StringVar(&s.NodeName, "node-name", s.NodeName, "Name of this node (default: the hostname)")
 	fs.StringSliceVar(&s.TLSSANs, "tls-san", s.TLSSANs, "Extra host name or IP for the API server certificate; repeatable, comma-separated")
 	fs.StringVar(&s.ClusterCIDR, "cluster-cidr", s.ClusterCIDR, "IP range of pod IPs")
 	fs.StringVar(&s.ServiceCIDR, "service-cidr", s.ServiceCIDR, "IP range of service cluster IPs")
@@ -90,17 +88,34 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.KubeAPIServerArgs, "kube-apiserver-arg", s.KubeAPIServerArgs, "Extra kube-apiserver flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeControllerManagerArgs, "kube-controller-manager-arg", s.KubeControllerManagerArgs, "Extra kube-controller-manager flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&s.KubeSchedulerArgs, "kube-scheduler-arg", s.KubeSchedulerArgs, "Extra kube-scheduler flag as key=value; repeatable, never comma-split")
-	fs.StringArrayVar(&s.KubeletArgs, "kubelet-arg", s.KubeletArgs, "Extra kubelet flag as key=value; repeatable, never comma-split")
-	fs.StringArrayVar(&s.KubeProxyArgs, "kube-proxy-arg", s.KubeProxyArgs, "Extra kube-proxy flag as key=value, e.g. proxy-mode=nftables; repeatable, never comma-split")
-	fs.StringArrayVar(&s.NodeLabels, "node-label", s.NodeLabels, "Label to register the node with, key=value; repeatable")
-	fs.StringArrayVar(&s.NodeTaints, "node-taint", s.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.StringVar(&s.FlannelBackend, "flannel-backend", s.FlannelBackend, "Pod network between nodes: "+strings.Join(FlannelBackends, ", ")+" (none: bring your own CNI)")
-	fs.StringVar(&s.FlannelIface, "flannel-iface", s.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
 	fs.StringSliceVar(&s.Disable, "disable", s.Disable, "Add-on not to deploy (and to remove if deployed): coredns, local-storage, metrics-server, servicelb; repeatable, comma-separated")
 	fs.StringVar(&s.SystemDefaultRegistry, "system-default-registry", s.SystemDefaultRegistry, "Run the add-ons from their upstream images under this registry instead of the images regente carries")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
+	s.Node.addFlags(fs)
+}
+
+// Node holds the options of the node a server or an agent runs.
+type Node struct {
+	NodeIPs       []string // --node-ip; repeatable and comma-separated
+	NodeName      string   // --node-name; "" means the hostname
+	KubeletArgs   []string // --kubelet-arg
+	KubeProxyArgs []string // --kube-proxy-arg
+	NodeLabels    []string // --node-label; key=value, repeatable
+	NodeTaints    []string // --node-taint; key=value:Effect, repeatable
+	FlannelIface  string   // --flannel-iface; "" means the node IP's interface
+}
+
+func (n *Node) addFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&n.NodeIPs, "node-ip", n.NodeIPs, "IP address of this node; repeat or comma-separate for dual-stack (default: detected)")
+	fs.StringVar(&n.NodeName, "node-name", n.NodeName, "Name of this node (default: the hostname)")
+	fs.StringArrayVar(&n.KubeletArgs, "kubelet-arg", n.KubeletArgs, "Extra kubelet flag as key=value; repeatable, never comma-split")
+	fs.StringArrayVar(&n.KubeProxyArgs, "kube-proxy-arg", n.KubeProxyArgs, "Extra kube-proxy flag as key=value, e.g. proxy-mode=nftables; repeatable, never comma-split")
+	fs.StringArrayVar(&n.NodeLabels, "node-label", n.NodeLabels, "Label to register the node with, key=value; repeatable")
+	fs.StringArrayVar(&n.NodeTaints, "node-taint", n.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
+	fs.StringVar(&n.FlannelIface, "flannel-iface", n.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
 }
 
 // Complete fills derived defaults: cluster-dns becomes the 10th address of
@@ -170,6 +185,8 @@ type Paths struct {
 	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
 	KineSocket   string // <data-dir>/server/kine.sock
 	LockFile     string // <data-dir>/server/regente.lock
+	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
+	AgentToken   string // <data-dir>/server/agent-token, with --agent-token
 }
 
 // Paths returns the data directory layout for s.DataDir.
@@ -187,5 +204,7 @@ func (s *Server) Paths() Paths {
 		HelmDir:      filepath.Join(server, "helm"),
 		KineSocket:   filepath.Join(server, "kine.sock"),
 		LockFile:     filepath.Join(server, "regente.lock"),
+		TokenFile:    filepath.Join(server, "token"),
+		AgentToken:   filepath.Join(server, "agent-token"),
 	}
 }

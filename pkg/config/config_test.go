@@ -96,6 +96,8 @@ func TestPaths(t *testing.T) {
 		ManifestsDir: "/d/server/manifests",
 		StaticDir:    "/d/server/static",
 		HelmDir:      "/d/server/helm",
+		TokenFile:    "/d/server/token",
+		AgentToken:   "/d/server/agent-token",
 		KineSocket:   "/d/server/kine.sock",
 		LockFile:     "/d/server/regente.lock",
 	}

@@ -16,7 +16,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const helpHint = `run "regente server --help" for the list of flags`
+// helpHint points at the verb's flag list.
+func helpHint(verb string) string {
+	return fmt.Sprintf(`run "regente %s --help" for the list of flags`, verb)
+}
 
 // setting is the value a flag gets from config files or the environment,
 // before it is applied to the flag.
@@ -42,40 +45,50 @@ type setting struct {
 // --help yields an error wrapping pflag.ErrHelp. LoadServer does not call
 // Complete or Validate.
 func LoadServer(args []string, lookupEnv func(string) (string, bool)) (*Server, error) {
+	s := NewServer()
+	fs := pflag.NewFlagSet("regente server", pflag.ContinueOnError)
+	s.AddFlags(fs)
+	if err := loadFlags("server", fs, &s.ConfigFile, args, lookupEnv); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadFlags parses args into fs, then fills every flag not given on the command
+// line from the config files and the environment; configFile is the
+// --config flag's variable.
+func loadFlags(verb string, fs *pflag.FlagSet, configFile *string, args []string, lookupEnv func(string) (string, bool)) error {
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
-	s := NewServer()
-	fs := pflag.NewFlagSet("regente server", pflag.ContinueOnError)
 	// Errors are returned, not printed: the caller decides how to show them.
 	fs.SetOutput(io.Discard)
-	s.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, flagError(fs, err)
+		return flagError(verb, fs, err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q: regente server takes only flags (a value must follow its flag, e.g. --data-dir /x); %s",
-			RedactEndpoint(fs.Arg(0)), helpHint)
+		return fmt.Errorf("unexpected argument %q: regente %s takes only flags (a value must follow its flag, e.g. --data-dir /x); %s",
+			RedactEndpoint(fs.Arg(0)), verb, helpHint(verb))
 	}
 
 	explicit := fs.Changed("config")
 	if !explicit {
 		if v, ok := lookupEnv(envName("config")); ok && v != "" {
-			s.ConfigFile, explicit = v, true
+			*configFile, explicit = v, true
 		}
 	}
 
 	merged := map[string]*setting{}
 	var errs []error
 	// --config "" turns config files off altogether.
-	if s.ConfigFile != "" {
-		files, err := dropIns(s.ConfigFile)
+	if *configFile != "" {
+		files, err := dropIns(*configFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		errs = append(errs, mergeFile(fs, merged, s.ConfigFile, !explicit))
+		errs = append(errs, mergeFile(verb, fs, merged, *configFile, !explicit))
 		for _, f := range files {
-			errs = append(errs, mergeFile(fs, merged, f, false))
+			errs = append(errs, mergeFile(verb, fs, merged, f, false))
 		}
 	}
 	mergeEnv(fs, merged, lookupEnv)
@@ -94,14 +107,11 @@ func LoadServer(args []string, lookupEnv func(string) (string, bool)) (*Server, 
 			errs = append(errs, fmt.Errorf("%s: invalid value %q: --%s expects %s", st.from, st.scalar, f.Name, typeHint(f.Value.Type())))
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return errors.Join(errs...)
 }
 
 // flagError turns a pflag parse error into one that tells the user what to do.
-func flagError(fs *pflag.FlagSet, err error) error {
+func flagError(verb string, fs *pflag.FlagSet, err error) error {
 	if errors.Is(err, pflag.ErrHelp) {
 		return err
 	}
@@ -113,13 +123,13 @@ func flagError(fs *pflag.FlagSet, err error) error {
 		} else if s := suggest(fs, notExist.GetSpecifiedName()); s != "" {
 			name += fmt.Sprintf(" (did you mean --%s?)", s)
 		}
-		return fmt.Errorf("unknown flag %s: %s", name, helpHint)
+		return fmt.Errorf("unknown flag %s: %s", name, helpHint(verb))
 	}
 	var invalid *pflag.InvalidValueError
 	if errors.As(err, &invalid) {
 		return fmt.Errorf("%w; --%s expects %s", err, invalid.GetFlag().Name, typeHint(invalid.GetFlag().Value.Type()))
 	}
-	return fmt.Errorf("%w; %s", err, helpHint)
+	return fmt.Errorf("%w; %s", err, helpHint(verb))
 }
 
 // dropIns lists <configFile>.d/*.yaml in name order; a missing directory is
@@ -141,7 +151,7 @@ func dropIns(configFile string) ([]string, error) {
 
 // mergeFile folds one config file into merged. optional is true only for the
 // default config file, which may be absent.
-func mergeFile(fs *pflag.FlagSet, merged map[string]*setting, path string, optional bool) error {
+func mergeFile(verb string, fs *pflag.FlagSet, merged map[string]*setting, path string, optional bool) error {
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && optional:
@@ -169,7 +179,7 @@ func mergeFile(fs *pflag.FlagSet, merged map[string]*setting, path string, optio
 	// Sorted keys make errors deterministic and put "x" before "x+", so that
 	// within one file the append applies to the replaced value.
 	for _, key := range slices.Sorted(maps.Keys(m)) {
-		if err := mergeKey(fs, merged, key, m[key], path); err != nil {
+		if err := mergeKey(verb, fs, merged, key, m[key], path); err != nil {
 			errs = append(errs, fmt.Errorf("config file %s, key %q: %w", path, key, err))
 		}
 	}
@@ -178,7 +188,7 @@ func mergeFile(fs *pflag.FlagSet, merged map[string]*setting, path string, optio
 
 // mergeKey folds one config file entry into merged. Its errors lack the file
 // and key, which the caller adds.
-func mergeKey(fs *pflag.FlagSet, merged map[string]*setting, key string, val any, path string) error {
+func mergeKey(verb string, fs *pflag.FlagSet, merged map[string]*setting, key string, val any, path string) error {
 	name, appending := strings.CutSuffix(key, "+")
 	if name == "config" {
 		return errors.New("the config file cannot be chosen from a config file: set it with --config or REGENTE_CONFIG")
@@ -189,7 +199,7 @@ func mergeKey(fs *pflag.FlagSet, merged map[string]*setting, key string, val any
 		if s := suggest(fs, name); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s+strings.TrimPrefix(key, name))
 		}
-		return fmt.Errorf("unknown key; %skeys are the flag names listed by \"regente server --help\"", hint)
+		return fmt.Errorf("unknown key; %skeys are the flag names listed by \"regente %s --help\"", hint, verb)
 	}
 	from := fmt.Sprintf("config file %s, key %q", path, key)
 

@@ -386,7 +386,7 @@ func TestLoadServerHelp(t *testing.T) {
 func TestMissingDefaultConfigIsFine(t *testing.T) {
 	// The default file is only optional; mergeFile must skip it when absent.
 	missing := filepath.Join(t.TempDir(), "config.yaml")
-	if err := mergeFile(pflag.NewFlagSet("", pflag.ContinueOnError), map[string]*setting{}, missing, true); err != nil {
+	if err := mergeFile("server", pflag.NewFlagSet("", pflag.ContinueOnError), map[string]*setting{}, missing, true); err != nil {
 		t.Fatalf("missing optional config file: %v", err)
 	}
 	// End to end with the real default path, where the test box allows it.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -94,19 +95,23 @@ func (s *Server) Validate() error {
 		fail("--flannel-backend %q is not supported: use one of %s (none: bring your own CNI)", s.FlannelBackend, strings.Join(FlannelBackends, ", "))
 	}
 
-	for _, c := range []struct {
-		flag string
-		args []string
-	}{
-		{"kube-apiserver-arg", s.KubeAPIServerArgs},
-		{"kube-controller-manager-arg", s.KubeControllerManagerArgs},
-		{"kube-scheduler-arg", s.KubeSchedulerArgs},
-		{"kubelet-arg", s.KubeletArgs},
-		{"kube-proxy-arg", s.KubeProxyArgs},
-	} {
-		for _, a := range c.args {
+	errs = append(errs, checkComponentArgs(map[string][]string{
+		"kube-apiserver-arg":          s.KubeAPIServerArgs,
+		"kube-controller-manager-arg": s.KubeControllerManagerArgs,
+		"kube-scheduler-arg":          s.KubeSchedulerArgs,
+		"kubelet-arg":                 s.KubeletArgs,
+		"kube-proxy-arg":              s.KubeProxyArgs,
+	}))
+	return errors.Join(errs...)
+}
+
+// checkComponentArgs checks that every *-arg entry names its flag.
+func checkComponentArgs(byFlag map[string][]string) error {
+	var errs []error
+	for _, flag := range slices.Sorted(maps.Keys(byFlag)) {
+		for _, a := range byFlag[flag] {
 			if key, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); key == "" {
-				fail("--%s %q: missing the flag name before \"=\": write name=value, e.g. v=2", c.flag, a)
+				errs = append(errs, fmt.Errorf("--%s %q: missing the flag name before \"=\": write name=value, e.g. v=2", flag, a))
 			}
 		}
 	}

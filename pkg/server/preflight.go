@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/datastore"
 )
 
@@ -19,7 +19,7 @@ import (
 // in the data dir is created or changed.
 func preflight(cfg *config.Server, paths config.Paths) error {
 	// A running server holds the port too: name the real cause first.
-	if err := checkNotLocked(paths.LockFile); err != nil {
+	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
 		return err
 	}
 	if err := checkWritable(cfg.DataDir); err != nil {
@@ -69,60 +69,3 @@ func checkPortFree(bind string, port int) error {
 	return l.Close()
 }
 
-func checkNotLocked(lockFile string) error {
-	f, err := os.Open(lockFile)
-	if err != nil {
-		return nil // no lock file: no server has run here, or it is unreadable and lockDataDir will say so
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errLocked(lockFile)
-	}
-	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
-}
-
-func errLocked(lockFile string) error {
-	dataDir := filepath.Dir(filepath.Dir(lockFile))
-	return fmt.Errorf("another regente is already running on data dir %s (lock %s is held): stop it first or pick another --data-dir", dataDir, lockFile)
-}
-
-// dataDirLock is the first component: it creates the data dir (0700) and
-// takes an exclusive lock, so a second regente on the same data dir refuses
-// to start instead of sharing the datastore and certificates.
-type dataDirLock struct {
-	paths config.Paths
-	file  *os.File
-}
-
-func (l *dataDirLock) Name() string               { return "datadir" }
-func (l *dataDirLock) Init(context.Context) error { return nil }
-
-func (l *dataDirLock) Start(context.Context) error {
-	dataDir := filepath.Dir(l.paths.ServerDir)
-	for _, d := range []string{dataDir, l.paths.ServerDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create data dir %s: %w", d, err)
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return fmt.Errorf("restrict data dir %s to its owner: %w", d, err)
-		}
-	}
-	f, err := os.OpenFile(l.paths.LockFile, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("open lock file %s: %w", l.paths.LockFile, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return errLocked(l.paths.LockFile)
-	}
-	l.file = f
-	return nil
-}
-
-// Stop releases the lock; it is stopped last, after the datastore closed.
-func (l *dataDirLock) Stop(context.Context) error {
-	if l.file == nil {
-		return nil
-	}
-	return l.file.Close()
-}

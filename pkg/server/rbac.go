@@ -6,15 +6,20 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/kubeconfig"
 )
 
 // flannelRole is the ClusterRole bound to every node's flannel identity.
 const flannelRole = "system:regente-flannel"
+
+// joinRole lets unauthenticated agents reach the join endpoints.
+const joinRole = "regente:join"
 
 // clusterRoles grants regente's own node identities what upstream's
 // bootstrap policy has no role for: flannel reads every node and writes
@@ -39,6 +44,19 @@ func clusterRoles(adminKubeconfig string) component.Component {
 			WithSubjects(rbacv1ac.Subject().WithAPIGroup(rbacv1.GroupName).WithKind(rbacv1.UserKind).WithName(certs.FlannelUser))
 		if _, err := client.RbacV1().ClusterRoleBindings().Apply(ctx, binding, apply); err != nil {
 			return fmt.Errorf("apply ClusterRoleBinding %s: %w", flannelRole, err)
+		}
+		// The join endpoints are reached before the agent has credentials;
+		// they check the join token themselves.
+		role = rbacv1ac.ClusterRole(joinRole).WithRules(
+			rbacv1ac.PolicyRule().WithNonResourceURLs(join.PathCACerts, join.PathJoin).WithVerbs("get", "post"))
+		if _, err := client.RbacV1().ClusterRoles().Apply(ctx, role, apply); err != nil {
+			return fmt.Errorf("apply ClusterRole %s: %w", joinRole, err)
+		}
+		binding = rbacv1ac.ClusterRoleBinding(joinRole).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(joinRole)).
+			WithSubjects(rbacv1ac.Subject().WithAPIGroup(rbacv1.GroupName).WithKind(rbacv1.GroupKind).WithName(user.AllUnauthenticated))
+		if _, err := client.RbacV1().ClusterRoleBindings().Apply(ctx, binding, apply); err != nil {
+			return fmt.Errorf("apply ClusterRoleBinding %s: %w", joinRole, err)
 		}
 		return nil
 	})

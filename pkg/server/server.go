@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"k8s.io/klog/v2"
 
@@ -20,8 +19,10 @@ import (
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/deploy"
 	"regente.io/regente/pkg/helmchart"
+	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
@@ -35,7 +36,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if err := preflight(cfg, paths); err != nil {
 		return err
 	}
-	nodeIPs, err := nodeIPs(cfg)
+	nodeIPs, err := agent.NodeIPs(cfg.Node)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if err != nil {
 		return err
 	}
-	nodeName, err := nodeNameOf(cfg)
+	nodeName, err := agent.NodeName(cfg.Node)
 	if err != nil {
 		return err
 	}
@@ -54,6 +55,17 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
 
+	joinServer := join.NewServer(join.ServerConfig{
+		CADir:      paths.TLSDir,
+		Kubeconfig: creds.admin,
+		Cluster: join.Cluster{
+			ClusterCIDR:    cfg.ClusterCIDR,
+			ServiceCIDR:    cfg.ServiceCIDR,
+			ClusterDNS:     cfg.ClusterDNS,
+			ClusterDomain:  cfg.ClusterDomain,
+			FlannelBackend: cfg.FlannelBackend,
+		},
+	})
 	kine := datastore.New(datastore.Config{
 		Endpoint:   cfg.DatastoreEndpoint,
 		SQLiteFile: paths.SQLiteFile,
@@ -63,9 +75,12 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	// the first Start, so bad input is reported before the lock, the
 	// certificates or the datastore touch the data dir.
 	components := []component.Component{
-		&dataDirLock{paths: paths},
+		&datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile},
 		component.Func("certs", func(ctx context.Context) error {
 			return ensureCredentials(ctx, cfg, paths, nodeName, nodeIPs, creds)
+		}),
+		component.Func("token", func(ctx context.Context) error {
+			return ensureTokens(ctx, cfg, paths, joinServer)
 		}),
 		kine,
 		apiserver.New(apiserver.Config{
@@ -78,8 +93,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			PKI:              pki,
 			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
+			Handlers:         joinServer.Handlers(),
 		}),
 		clusterRoles(creds.admin),
+		join.NewPasswordCleanup(creds.admin),
 		announce(cfg),
 		controllermanager.New(controllermanager.Config{
 			Kubeconfig:  creds.controllerManager,
@@ -122,13 +139,18 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		components = append(components, servicelb.New(creds.admin, svclb.RefFor(cfg.SystemDefaultRegistry)))
 	}
 	if !cfg.DisableAgent {
+		components = append(components, component.Func("register-node", func(ctx context.Context) error {
+			return registerOwnNode(ctx, creds.admin, cfg.DataDir, nodeName)
+		}))
 		components = append(components, agent.Components(agent.Config{
-			DataDir:        cfg.DataDir,
-			RunDir:         "/run/regente",
-			NodeName:       nodeName,
-			NodeIP:         nodeIPs[0],
-			ServerURL:      localURL(cfg),
-			CADir:          paths.TLSDir,
+			DataDir:   cfg.DataDir,
+			RunDir:    "/run/regente",
+			NodeName:  nodeName,
+			NodeIP:    nodeIPs[0],
+			ServerURL: localURL(cfg),
+			Credentials: func(_ context.Context, tlsDir string) (*certs.NodePKI, error) {
+				return certs.EnsureNode(certs.NodeOptions{CADir: paths.TLSDir, Dir: tlsDir, NodeName: nodeName, NodeIPs: nodeIPs[:1]})
+			},
 			ClusterDNS:     cfg.ClusterDNS,
 			ClusterDomain:  cfg.ClusterDomain,
 			ClusterCIDR:    cfg.ClusterCIDR,
@@ -143,36 +165,6 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	return component.NewManager(components...).Run(ctx)
 }
 
-// nodeIPs returns --node-ip, or else the address of the interface on the
-// default route.
-func nodeIPs(cfg *config.Server) ([]net.IP, error) {
-	var ips []net.IP
-	for _, s := range cfg.NodeIPs {
-		ips = append(ips, net.ParseIP(s))
-	}
-	if len(ips) == 0 {
-		ip := defaultRouteIP()
-		if ip == nil {
-			return nil, fmt.Errorf("cannot find this node's IP: there is no default route; pass --node-ip")
-		}
-		ips = []net.IP{ip}
-	}
-	return ips, nil
-}
-
-// nodeNameOf is --node-name, or the hostname in lower case (node names
-// are DNS subdomains).
-func nodeNameOf(cfg *config.Server) (string, error) {
-	if cfg.NodeName != "" {
-		return cfg.NodeName, nil
-	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("read hostname for the node name (or pass --node-name): %w", err)
-	}
-	return strings.ToLower(h), nil
-}
-
 // advertiseAddress is the address the apiserver publishes in the
 // `kubernetes` Service endpoints; upstream refuses loopback there.
 func advertiseAddress(cfg *config.Server, nodeIPs []net.IP) (string, error) {
@@ -185,17 +177,6 @@ func advertiseAddress(cfg *config.Server, nodeIPs []net.IP) (string, error) {
 			"pass --advertise-address with an address of this machine that pods can reach", from, addr)
 	}
 	return addr, nil
-}
-
-// defaultRouteIP finds the source address the kernel would use to reach a
-// public address. Dialling UDP sends no packet.
-func defaultRouteIP() net.IP {
-	conn, err := net.Dial("udp4", "192.0.2.1:9") // TEST-NET-1: never contacted
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
-	return conn.LocalAddr().(*net.UDPAddr).IP
 }
 
 // ensureCredentials creates or renews the PKI and writes the kubeconfigs.
@@ -292,6 +273,8 @@ func announce(cfg *config.Server) component.Component {
 	return component.Func("announce", func(ctx context.Context) error {
 		klog.FromContext(ctx).Info("Kubernetes API is ready", "url", localURL(cfg), "kubeconfig", cfg.WriteKubeconfig,
 			"try", "regente kubectl get --raw /readyz")
+		klog.FromContext(ctx).Info("Agents join with the token in "+cfg.Paths().TokenFile,
+			"try", "regente agent --server https://<this server>:"+strconv.Itoa(cfg.HTTPSListenPort)+" --token-file <a copy of it>")
 		return nil
 	})
 }

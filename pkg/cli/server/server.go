@@ -36,16 +36,16 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid options:\n%w", err)
 	}
-	if err := setupLogging(cfg.Debug); err != nil {
+	if err := SetupLogging(cfg.Debug); err != nil {
 		return err
 	}
 	logger := klog.Background().WithName("regente")
 	return server.Run(klog.NewContext(ctx, logger), cfg)
 }
 
-// setupLogging configures klog, the logger every linked upstream component
+// SetupLogging configures klog, the logger every linked upstream component
 // already uses, so regente has one log stream in one format.
-func setupLogging(debug bool) error {
+func SetupLogging(debug bool) error {
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
 	v := "0"

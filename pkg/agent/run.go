@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/join"
+	"regente.io/regente/pkg/loadbalancer"
+)
+
+// Run runs `regente agent`: it joins the server, then runs the node with
+// its components reaching the servers through the local load balancer.
+func Run(ctx context.Context, cfg *config.Agent) error {
+	logger := klog.FromContext(ctx)
+	raw, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	if err != nil {
+		return err
+	}
+	token, err := join.ParseToken(raw)
+	if err != nil {
+		return fmt.Errorf("--token: %w", err)
+	}
+	nodeIPs, err := NodeIPs(cfg.Node)
+	if err != nil {
+		return err
+	}
+	nodeName, err := NodeName(cfg.Node)
+	if err != nil {
+		return err
+	}
+	agentDir := filepath.Join(cfg.DataDir, "agent")
+	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, agentDir}, File: filepath.Join(agentDir, "regente.lock")}
+	if err := datadir.CheckNotLocked(lock.File); err != nil {
+		return err
+	}
+
+	logger.Info("Joining the cluster", "server", cfg.Server, "node", nodeName)
+	joined, err := join.Join(ctx, join.ClientConfig{
+		ServerURL:    cfg.Server,
+		Token:        token,
+		NodeName:     nodeName,
+		NodeIPs:      nodeIPs,
+		PasswordFile: filepath.Join(agentDir, "node-password"),
+		TLSDir:       filepath.Join(agentDir, "tls"),
+	})
+	if err != nil {
+		return fmt.Errorf("join %s: %w", cfg.Server, err)
+	}
+	logger.Info("Joined the cluster", "servers", joined.Servers)
+
+	proxyKubeconfig := ProxyKubeconfig(cfg.DataDir)
+	lb := loadbalancer.New(loadbalancer.Config{
+		Listen:  net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBServerPort)),
+		Servers: append([]string{cfg.Server}, joined.Servers...),
+		// kube-proxy's identity may read EndpointSlices; its kubeconfig
+		// exists once the node's credentials are written.
+		Kubeconfig: func() string {
+			if _, err := os.Stat(proxyKubeconfig); err != nil {
+				return ""
+			}
+			return proxyKubeconfig
+		},
+	})
+	components := Components(Config{
+		DataDir:        cfg.DataDir,
+		RunDir:         cfg.RunDir,
+		NodeName:       nodeName,
+		NodeIP:         nodeIPs[0],
+		ServerURL:      lb.URL(),
+		Credentials:    func(context.Context, string) (*certs.NodePKI, error) { return joined.PKI, nil },
+		Before:         []component.Component{lock, lb},
+		ClusterDNS:     joined.Cluster.ClusterDNS,
+		ClusterDomain:  joined.Cluster.ClusterDomain,
+		ClusterCIDR:    joined.Cluster.ClusterCIDR,
+		FlannelBackend: joined.Cluster.FlannelBackend,
+		FlannelIface:   cfg.FlannelIface,
+		KubeletArgs:    config.ParseComponentArgs(cfg.KubeletArgs),
+		ProxyArgs:      config.ParseComponentArgs(cfg.KubeProxyArgs),
+		Labels:         cfg.NodeLabels,
+		Taints:         cfg.NodeTaints,
+	})
+	return component.NewManager(components...).Run(ctx)
+}

@@ -1,0 +1,192 @@
+package join
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/certs"
+)
+
+// ClientConfig is what an agent joins with.
+type ClientConfig struct {
+	ServerURL    string // https://host:port of any server
+	Token        Token
+	NodeName     string
+	NodeIPs      []net.IP
+	PasswordFile string // the node password, created on first join
+	TLSDir       string // the node's keys and certificates
+}
+
+// Result is what a join gives the agent.
+type Result struct {
+	PKI     *certs.NodePKI
+	Cluster Cluster
+	Servers []string
+}
+
+// refusedError is a join the server refused: retrying will not help.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+// Join runs the join until it succeeds, the server refuses it, or ctx
+// ends; an unreachable server is retried with back-off and a log line
+// that says so.
+func Join(ctx context.Context, cfg ClientConfig) (*Result, error) {
+	u, err := url.Parse(cfg.ServerURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("server %q must be an https:// URL, e.g. https://192.168.1.10:6443", cfg.ServerURL)
+	}
+	password, err := NodePassword(cfg.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	logger := klog.FromContext(ctx)
+	delay := time.Second
+	for {
+		res, err := joinOnce(ctx, cfg, password)
+		var refused *refusedError
+		if err == nil || errors.As(err, &refused) || ctx.Err() != nil {
+			return res, err
+		}
+		logger.Info("Cannot join the server yet; retrying", "server", cfg.ServerURL, "in", delay, "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, error) {
+	ca, err := serverCA(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, &refusedError{"the server's CA is not a PEM certificate"}
+	}
+	csrs, err := certs.NodeCSRs(cfg.TLSDir)
+	if err != nil {
+		return nil, &refusedError{err.Error()}
+	}
+	req := Request{Token: cfg.Token.Credential(), NodeName: cfg.NodeName, NodePassword: password, CSRs: map[certs.NodeRole]string{}}
+	for _, ip := range cfg.NodeIPs {
+		req.NodeIPs = append(req.NodeIPs, ip.String())
+	}
+	for role, csr := range csrs {
+		req.CSRs[role] = string(csr)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.ServerURL+PathJoin, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(httpReq)
+	if err != nil {
+		var unknownAuthority x509.UnknownAuthorityError
+		var hostname x509.HostnameError
+		switch {
+		case errors.As(err, &unknownAuthority):
+			return nil, &refusedError{fmt.Sprintf("the server at %s presents a certificate its own CA did not sign: %v", cfg.ServerURL, err)}
+		case errors.As(err, &hostname):
+			return nil, &refusedError{fmt.Sprintf("the server's certificate is not valid for %s: use the server's IP or a name in its certificate, or add that name with --tls-san on the server (%v)", cfg.ServerURL, err)}
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e Error
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
+		}
+		if resp.StatusCode >= 500 {
+			return nil, fmt.Errorf("server error: %s", e.Message)
+		}
+		return nil, &refusedError{fmt.Sprintf("the server refused the join: %s", e.Message)}
+	}
+	var out Response
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("the join response is not valid JSON: %w", err)
+	}
+	issued := map[certs.NodeRole][]byte{}
+	for role, cert := range out.Certificates {
+		issued[role] = []byte(cert)
+	}
+	pki, err := certs.WriteJoinedNode(cfg.TLSDir, ca, []byte(out.ClientCA), issued)
+	if err != nil {
+		return nil, &refusedError{err.Error()}
+	}
+	return &Result{PKI: pki, Cluster: out.Cluster, Servers: out.Servers}, nil
+}
+
+// serverCA fetches the server CA and checks it against the token's hash.
+// A token without a hash is accepted only by a node that already holds
+// the CA from an earlier join, which is then what it trusts.
+func serverCA(ctx context.Context, cfg ClientConfig) ([]byte, error) {
+	known := filepath.Join(cfg.TLSDir, "server-ca.crt")
+	if cfg.Token.CAHash == "" {
+		ca, err := os.ReadFile(known)
+		if err != nil {
+			return nil, &refusedError{"the token has no CA hash, so the server cannot be trusted on first join: use the full token, K10<hash>::..., from <data-dir>/server/token or `regente token create`"}
+		}
+		return ca, nil
+	}
+	// The CA is not known yet: nothing the server sends before the hash
+	// check is trusted, and nothing secret is sent.
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // verified by hash below
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.ServerURL+PathCACerts, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	ca, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 500 {
+			return nil, fmt.Errorf("fetch the server CA: %s", resp.Status)
+		}
+		return nil, &refusedError{fmt.Sprintf("%s does not serve a regente CA (%s): is it a regente server's API port?", cfg.ServerURL, resp.Status)}
+	}
+	sum := sha256.Sum256(ca)
+	if got := hex.EncodeToString(sum[:]); got != cfg.Token.CAHash {
+		return nil, &refusedError{fmt.Sprintf("the server's CA (sha256 %s...) is not the one the token pins (%s...): the token belongs to another cluster, or something between here and %s is not that server; copy the token again from <data-dir>/server/token",
+			got[:12], cfg.Token.CAHash[:12], cfg.ServerURL)}
+	}
+	return ca, nil
+}
