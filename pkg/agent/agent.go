@@ -25,17 +25,17 @@ import (
 
 // Config is what a node needs.
 type Config struct {
-	DataDir        string
-	RunDir         string // e.g. /run/regente
-	NodeName       string
-	NodeIP         net.IP
-	ServerURL      string // https URL the node's components reach the API servers at
+	DataDir   string
+	RunDir    string // e.g. /run/regente
+	NodeName  string
+	NodeIP    net.IP
+	ServerURL string // https URL the node's components reach the API servers at
 	// Credentials issues or fetches the node's certificates into tlsDir:
 	// from the server's own CAs on a server, through the join on an agent.
 	Credentials func(ctx context.Context, tlsDir string) (*certs.NodePKI, error)
 	// Before are components that run before the node's own, such as the
 	// agent's API server load balancer.
-	Before []component.Component
+	Before         []component.Component
 	ClusterDNS     string
 	ClusterDomain  string
 	ClusterCIDR    string

@@ -82,4 +82,3 @@ func TestFingerprintFollowsInputs(t *testing.T) {
 		t.Errorf("fingerprints: %s %s %s %s", a, b, c, again)
 	}
 }
-

@@ -43,9 +43,9 @@ type Server struct {
 	mu      sync.RWMutex
 	secrets [2]string // server, agent; set by SetSecrets
 	once    sync.Once
-	client kubernetes.Interface
-	signer *certs.Signer
-	err    error
+	client  kubernetes.Interface
+	signer  *certs.Signer
+	err     error
 }
 
 // NewServer returns the endpoints; they connect to the API lazily, at the

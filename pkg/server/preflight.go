@@ -68,4 +68,3 @@ func checkPortFree(bind string, port int) error {
 	}
 	return l.Close()
 }
-
