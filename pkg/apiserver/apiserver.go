@@ -106,6 +106,10 @@ func (a *APIServer) defaultArgs(authnFile string) []string {
 		"--kubelet-client-certificate=" + p.APIServerKubelet.Cert,
 		"--kubelet-client-key=" + p.APIServerKubelet.Key,
 		"--kubelet-certificate-authority=" + p.ServerCA.Cert,
+		// Node names need not resolve (they rarely do on small clusters):
+		// reach kubelets at their addresses, which their serving
+		// certificates hold.
+		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 		"--proxy-client-cert-file=" + p.AuthProxy.Cert,
 		"--proxy-client-key-file=" + p.AuthProxy.Key,
 		"--requestheader-client-ca-file=" + p.RequestHeaderCA.Cert,

@@ -127,8 +127,9 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
-		if resp.StatusCode >= 500 {
-			return nil, fmt.Errorf("server error: %s", e.Message)
+		if resp.Header.Get(RefusedHeader) == "" {
+			// Not the join service's answer: a server still starting.
+			return nil, fmt.Errorf("the server is not ready to take joins: %s", e.Message)
 		}
 		return nil, &refusedError{fmt.Sprintf("the server refused the join: %s", e.Message)}
 	}
@@ -178,10 +179,10 @@ func serverCA(ctx context.Context, cfg ClientConfig) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 500 {
-			return nil, fmt.Errorf("fetch the server CA: %s", resp.Status)
-		}
-		return nil, &refusedError{fmt.Sprintf("%s does not serve a regente CA (%s): is it a regente server's API port?", cfg.ServerURL, resp.Status)}
+		// A server still applying its RBAC rules answers 403 for a moment;
+		// anything that is not a regente server keeps answering so, and
+		// the retry log line says what to check.
+		return nil, fmt.Errorf("%s does not serve a regente CA yet (%s): if this lasts, check that it is a regente server's API port", cfg.ServerURL, resp.Status)
 	}
 	sum := sha256.Sum256(ca)
 	if got := hex.EncodeToString(sum[:]); got != cfg.Token.CAHash {

@@ -41,6 +41,11 @@ type Cluster struct {
 	FlannelBackend string `json:"flannelBackend"`
 }
 
+// RefusedHeader marks a refusal by the join service itself, as opposed to
+// an answer from the API server's own filters (a server still applying its
+// RBAC rules answers 403), which the agent retries.
+const RefusedHeader = "X-Regente-Join-Refused"
+
 // Error is the body of a refused request: a message that says why and
 // what to do.
 type Error struct {

@@ -113,6 +113,9 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		}
 		logger.Info("Join refused", "node", req.NodeName, "reason", err.Error())
 		w.Header().Set("Content-Type", "application/json")
+		if status < 500 {
+			w.Header().Set(RefusedHeader, "true")
+		}
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
 		return
@@ -209,7 +212,7 @@ func (s *Server) checkToken(ctx context.Context, credential string) error {
 	case KindBootstrap:
 		secret, err := s.client.CoreV1().Secrets(metav1.NamespaceSystem).Get(ctx, bootstraputil.BootstrapTokenSecretName(t.ID), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return refuse(http.StatusUnauthorized, "bootstrap token %s does not exist (deleted, or never created): %s", t.ID, fix)
+			return refuse(http.StatusUnauthorized, "bootstrap token %s does not exist (it expired and was cleaned up, or was deleted, or never created): %s", t.ID, fix)
 		}
 		if err != nil {
 			return fmt.Errorf("read bootstrap token %s: %w", t.ID, err)
