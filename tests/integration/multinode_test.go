@@ -34,6 +34,7 @@ type mnNode struct {
 	dir     string
 	dataDir string
 	runDir  string
+	cgroup  string // the kubelet's cgroup root (agents)
 	args    []string
 	cmd     *exec.Cmd
 	log     *syncBuffer
@@ -205,6 +206,9 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 		n.runDir = filepath.Join(n.dir, "run")
 		if name == "srv" {
 			n.runDir = "/run/regente" // a server's node has no --run-dir
+		} else {
+			// Before the cleanup below, so removed after the nodes stop.
+			n.cgroup = cgroupRoot(t, "rg-"+name)
 		}
 		imagesDir := filepath.Join(n.dataDir, "agent", "images")
 		if err := os.MkdirAll(imagesDir, 0o700); err != nil {
@@ -275,10 +279,22 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 	return c
 }
 
+// token runs `regente token` against the cluster.
+func (c *mnCluster) token(args ...string) string {
+	c.t.Helper()
+	args = append([]string{"token"}, args...)
+	args = append(args, "--kubeconfig", c.kubeconfig, "--data-dir", c.server.dataDir)
+	out, err := exec.Command(c.bin, args...).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("regente %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 func (c *mnCluster) agentArgs(a *mnNode, extra ...string) []string {
 	return append([]string{c.bin, "agent", "--config", "", "--data-dir", a.dataDir, "--run-dir", a.runDir,
 		"--node-name", a.name, "--node-ip", a.ip, "--server", "https://" + c.server.ip + ":6443",
-		"--kubelet-arg=cgroup-root=" + cgroupRoot(c.t, "rg-"+a.name)}, extra...)
+		"--kubelet-arg=cgroup-root=" + a.cgroup}, extra...)
 }
 
 // TestMultiNode joins two agents to a server, each node its own network
@@ -411,6 +427,17 @@ spec:
 				t.Errorf("%s: want a failure saying %q, got %v:\n%s", tc.what, tc.want, err, tail(out))
 			}
 		}
+		// A deleted bootstrap token no longer joins.
+		deleted := strings.TrimSpace(c.token("create"))
+		id, _, _ := strings.Cut(strings.SplitN(deleted, "::", 2)[1], ".")
+		c.token("delete", id)
+		dir0 := t.TempDir()
+		out0, err := runWithTimeout(exec.Command(bin, "agent", "--config", "", "--data-dir", dir0, "--run-dir", filepath.Join(dir0, "run"),
+			"--server", server, "--token", deleted, "--node-name", "x7"), 30*time.Second)
+		if err == nil || !strings.Contains(out0, "does not exist") {
+			t.Errorf("deleted bootstrap token: want a refusal, got %v:\n%s", err, tail(out0))
+		}
+
 		// An unreachable server is retried, and the log says so.
 		dir := t.TempDir()
 		cmd := exec.Command(bin, "agent", "--config", "", "--data-dir", dir, "--run-dir", filepath.Join(dir, "run"),
@@ -473,7 +500,12 @@ spec:
 		})
 
 		// A re-install: the node is deleted and the machine comes back
-		// with a new node password.
+		// with a new node password, joining with a bootstrap token.
+		created := c.token("create", "--ttl", "1h", "--description", "re-install of a2")
+		if !strings.Contains(c.token("list"), "re-install of a2") {
+			t.Errorf("regente token list does not show the new token")
+		}
+		a2.args = c.agentArgs(a2, "--token", strings.TrimSpace(created))
 		c.kubectl("delete", "node", "a2")
 		if err := os.Remove(filepath.Join(a2.dataDir, "agent", "node-password")); err != nil {
 			t.Fatal(err)
