@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"regente.io/regente/pkg/images"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/kubelet"
+	"regente.io/regente/pkg/netpol"
 	"regente.io/regente/pkg/network"
 	"regente.io/regente/pkg/payload"
 	"regente.io/regente/pkg/payload/embedded"
@@ -45,6 +47,9 @@ type Config struct {
 	ProxyArgs      []string
 	Labels         []string
 	Taints         []string
+	// DisableNetworkPolicy leaves NetworkPolicy unenforced (another
+	// implementation, or none).
+	DisableNetworkPolicy bool
 }
 
 // Components returns the node's components in start order.
@@ -132,11 +137,24 @@ func Components(cfg Config) []component.Component {
 			NFTables:    kubeProxy.NFTables,
 		}),
 		kubeProxy,
+		networkPolicy(cfg, flannelKubeconfig),
 		component.Func("announce-node", func(ctx context.Context) error {
 			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)
 			return nil
 		}),
 	)
+}
+
+// networkPolicy enforces NetworkPolicy with the node network identity,
+// which may read pods, namespaces and policies, unless disabled.
+func networkPolicy(cfg Config, kubeconfig string) component.Component {
+	if cfg.DisableNetworkPolicy {
+		return component.Func("network-policy-disabled", func(ctx context.Context) error {
+			exec.Command("nft", "delete", "table", "inet", netpol.TableName).Run() // from an earlier run, if any
+			return nil
+		})
+	}
+	return netpol.New(netpol.Config{NodeName: cfg.NodeName, Kubeconfig: kubeconfig})
 }
 
 // ProxyKubeconfig is where a node's kube-proxy kubeconfig is written.

@@ -43,6 +43,7 @@ type Server struct {
 	SystemDefaultRegistry     string   // --system-default-registry; "" means the embedded images
 	DisableAgent              bool     // --disable-agent
 	DisableHelmController     bool     // --disable-helm-controller
+	DisableNetworkPolicy      bool     // --disable-network-policy
 	Debug                     bool     // --debug
 }
 
@@ -93,6 +94,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.SystemDefaultRegistry, "system-default-registry", s.SystemDefaultRegistry, "Run the add-ons from their upstream images under this registry instead of the images regente carries")
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
+	fs.BoolVar(&s.DisableNetworkPolicy, "disable-network-policy", s.DisableNetworkPolicy, "Do not enforce NetworkPolicy on any node (agents follow the server)")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 	s.Node.addFlags(fs)
 }

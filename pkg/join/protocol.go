@@ -39,6 +39,8 @@ type Cluster struct {
 	ClusterDNS     string `json:"clusterDNS"`
 	ClusterDomain  string `json:"clusterDomain"`
 	FlannelBackend string `json:"flannelBackend"`
+	// DisableNetworkPolicy is the server's --disable-network-policy.
+	DisableNetworkPolicy bool `json:"disableNetworkPolicy"`
 }
 
 // RefusedHeader marks a refusal by the join service itself, as opposed to

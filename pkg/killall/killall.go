@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"regente.io/regente/pkg/netpol"
 )
 
 // Bridge is the pod bridge the network component creates.
@@ -49,7 +51,7 @@ func Node(dataDir, runDir string) {
 // removeRules drops every iptables rule and chain of the CNI plugins
 // (CNI-: a killed pod never had its hostPort DNAT removed, and it would
 // catch the port for a later pod), kube-proxy (KUBE-) and flannel; each
-// recreates its own at the next start.
+// recreates its own at the next start. The network policy table goes too.
 func removeRules() {
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		saved, err := exec.Command(tool + "-save").Output()
@@ -67,6 +69,7 @@ func removeRules() {
 		restore.Stdin = strings.NewReader(kept.String())
 		restore.Run()
 	}
+	exec.Command("nft", "delete", "table", "inet", netpol.TableName).Run()
 }
 
 func killMatching(match func(pid int) bool) {

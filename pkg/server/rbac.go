@@ -23,7 +23,8 @@ const joinRole = "regente:join"
 
 // clusterRoles grants regente's own node identities what upstream's
 // bootstrap policy has no role for: flannel reads every node and writes
-// its lease into its own node's annotations. It applies server-side on
+// its lease into its own node's annotations, and the network policy
+// controller reads pods, namespaces and policies. It applies server-side on
 // every start, so an upgrade that changes the rules takes effect.
 func clusterRoles(adminKubeconfig string) component.Component {
 	return component.Func("cluster-roles", func(ctx context.Context) error {
@@ -35,6 +36,10 @@ func clusterRoles(adminKubeconfig string) component.Component {
 		role := rbacv1ac.ClusterRole(flannelRole).WithRules(
 			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes").WithVerbs("get", "list", "watch", "patch"),
 			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("nodes/status").WithVerbs("patch"),
+			// The network policy controller, which runs as the same
+			// identity: a policy's peers are pods on any node.
+			rbacv1ac.PolicyRule().WithAPIGroups("").WithResources("pods", "namespaces").WithVerbs("list", "watch"),
+			rbacv1ac.PolicyRule().WithAPIGroups("networking.k8s.io").WithResources("networkpolicies").WithVerbs("list", "watch"),
 		)
 		if _, err := client.RbacV1().ClusterRoles().Apply(ctx, role, apply); err != nil {
 			return fmt.Errorf("apply ClusterRole %s: %w", flannelRole, err)

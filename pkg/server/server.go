@@ -59,11 +59,12 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		CADir:      paths.TLSDir,
 		Kubeconfig: creds.admin,
 		Cluster: join.Cluster{
-			ClusterCIDR:    cfg.ClusterCIDR,
-			ServiceCIDR:    cfg.ServiceCIDR,
-			ClusterDNS:     cfg.ClusterDNS,
-			ClusterDomain:  cfg.ClusterDomain,
-			FlannelBackend: cfg.FlannelBackend,
+			ClusterCIDR:          cfg.ClusterCIDR,
+			ServiceCIDR:          cfg.ServiceCIDR,
+			ClusterDNS:           cfg.ClusterDNS,
+			ClusterDomain:        cfg.ClusterDomain,
+			FlannelBackend:       cfg.FlannelBackend,
+			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
 		},
 	})
 	kine := datastore.New(datastore.Config{
@@ -151,15 +152,16 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Credentials: func(_ context.Context, tlsDir string) (*certs.NodePKI, error) {
 				return certs.EnsureNode(certs.NodeOptions{CADir: paths.TLSDir, Dir: tlsDir, NodeName: nodeName, NodeIPs: nodeIPs[:1]})
 			},
-			ClusterDNS:     cfg.ClusterDNS,
-			ClusterDomain:  cfg.ClusterDomain,
-			ClusterCIDR:    cfg.ClusterCIDR,
-			FlannelBackend: cfg.FlannelBackend,
-			FlannelIface:   cfg.FlannelIface,
-			KubeletArgs:    config.ParseComponentArgs(cfg.KubeletArgs),
-			ProxyArgs:      config.ParseComponentArgs(cfg.KubeProxyArgs),
-			Labels:         cfg.NodeLabels,
-			Taints:         cfg.NodeTaints,
+			ClusterDNS:           cfg.ClusterDNS,
+			ClusterDomain:        cfg.ClusterDomain,
+			ClusterCIDR:          cfg.ClusterCIDR,
+			FlannelBackend:       cfg.FlannelBackend,
+			FlannelIface:         cfg.FlannelIface,
+			KubeletArgs:          config.ParseComponentArgs(cfg.KubeletArgs),
+			ProxyArgs:            config.ParseComponentArgs(cfg.KubeProxyArgs),
+			Labels:               cfg.NodeLabels,
+			Taints:               cfg.NodeTaints,
+			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
 		})...)
 	}
 	return component.NewManager(components...).Run(ctx)
