@@ -4,7 +4,11 @@
 // concurrency 1 and 16. It starts the real binary on a temp data dir and
 // loopback ports; it is a benchmark, not a test, and asserts nothing.
 //
-// Usage (as root): go run ./hack/bench [-bin bin/regente] [-runs 5] [-idle 60s]
+// Usage (as root): go run ./hack/bench [-bin bin/regente] [-runs 5] [-idle 60s] [-only multinode]
+//
+// With the node (the default), it also joins an agent to a server, each in
+// its own network namespace, and measures the join and pod-to-pod round
+// trips and throughput on one node and across vxlan.
 package main
 
 import (
@@ -36,7 +40,18 @@ func main() {
 	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
 	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
 	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
+	only := flag.String("only", "", "measure one part only: multinode")
 	flag.Parse()
+	if *only == "multinode" {
+		bin, _ := filepath.Abs(*bin)
+		rows, err := benchMultiNode(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printRows(rows)
+		return
+	}
 	if err := run(*bin, *runs, *idle, *writes, *agent); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -122,13 +137,22 @@ func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		rows = append(rows, agentRows...)
+		multiRows, err := benchMultiNode(bin)
+		if err != nil {
+			return fmt.Errorf("multi-node: %w", err)
+		}
+		rows = append(rows, multiRows...)
 	}
 
+	printRows(rows)
+	return nil
+}
+
+func printRows(rows []row) {
 	fmt.Printf("\n| metric | value | target |\n| --- | --- | --- |\n")
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %s |\n", r.metric, r.value, r.target)
 	}
-	return nil
 }
 
 type instance struct {

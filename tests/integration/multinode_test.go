@@ -16,85 +16,19 @@ import (
 	"time"
 
 	"regente.io/regente/pkg/killall"
+	"regente.io/regente/tests/nscluster"
 )
 
-// A cluster of network namespaces on this machine: one server and two
-// agents, each with its own netns (joined by veth to a bridge), mount
-// namespace, data dir, run dir and kubelet cgroup root.
-const (
-	mnBridge = "rgmn0"
-	mnSubnet = "10.99.0"
-)
-
-// mnNode is one node of the cluster: a regente process in its netns.
-type mnNode struct {
-	t       *testing.T
-	name    string // node name and netns suffix
-	ip      string
-	dir     string
-	dataDir string
-	runDir  string
-	cgroup  string // the kubelet's cgroup root (agents)
-	args    []string
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	exited  chan struct{}
-}
-
-// nodeScript runs in a node's own mount namespace: a fresh /sys (the
-// netns's devices) with the host's cgroups under it, and private pod log
-// dirs, since every kubelet writes /var/log/pods.
-const nodeScript = `set -e
-mkdir -p "$NODE_DIR/cg"
-mount --rbind /sys/fs/cgroup "$NODE_DIR/cg"
-mount -t sysfs sysfs /sys
-mount --rbind "$NODE_DIR/cg" /sys/fs/cgroup
-umount -l "$NODE_DIR/cg"
-mount -t tmpfs tmpfs /var/log/pods
-mount -t tmpfs tmpfs /var/log/containers
-exec "$@"`
-
-func (n *mnNode) start() {
-	n.t.Helper()
-	n.log = &syncBuffer{}
-	args := append([]string{"--net=/run/netns/rg-" + n.name, "unshare", "-m", "--propagation", "slave", "sh", "-c", nodeScript, "sh"}, n.args...)
-	n.cmd = exec.Command("nsenter", args...)
-	n.cmd.Env = append(os.Environ(), "NODE_DIR="+n.dir)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatalf("start %s: %v", n.name, err)
-	}
-	n.exited = make(chan struct{})
-	go func() { n.cmd.Wait(); close(n.exited) }()
-}
-
-func (n *mnNode) stop() {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(30 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-		n.t.Errorf("%s did not stop within 30s of SIGTERM:\n%s", n.name, tail(n.log.String()))
-	}
-}
+// mnNet is the test cluster's network: one netns per node on a bridge.
+var mnNet = nscluster.Network{Bridge: "rgmn0", Subnet: "10.99.0", Names: []string{"srv", "a1", "a2"}}
 
 // mnCluster holds the nodes and a kubeconfig that reaches the server's
 // netns address from the test.
 type mnCluster struct {
 	t          *testing.T
 	bin        string
-	server     *mnNode
-	agents     []*mnNode
+	server     *nscluster.Node
+	agents     []*nscluster.Node
 	kubeconfig string
 }
 
@@ -118,99 +52,61 @@ func (c *mnCluster) apply(manifest string) {
 	s.apply(manifest)
 }
 
-// setupNetwork creates the bridge and one netns per node, and removes them
-// (and the nodes' cgroup roots) at cleanup.
-func setupNetwork(t *testing.T, names []string) {
-	t.Helper()
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	teardown := func() {
-		for _, n := range names {
-			exec.Command("ip", "netns", "delete", "rg-"+n).Run()
-			exec.Command("ip", "link", "delete", "v-"+n).Run()
-		}
-		exec.Command("ip", "link", "delete", mnBridge).Run()
-	}
-	teardown()
-	t.Cleanup(teardown)
-	run("ip", "link", "add", mnBridge, "type", "bridge")
-	run("ip", "addr", "add", mnSubnet+".254/24", "dev", mnBridge)
-	run("ip", "link", "set", mnBridge, "up")
-	for i, n := range names {
-		ns := "rg-" + n
-		run("ip", "netns", "add", ns)
-		run("ip", "link", "add", "v-"+n, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		run("ip", "link", "set", "v-"+n, "master", mnBridge, "up")
-		run("ip", "-n", ns, "addr", "add", fmt.Sprintf("%s.%d/24", mnSubnet, i+1), "dev", "eth0")
-		run("ip", "-n", ns, "link", "set", "eth0", "up")
-		run("ip", "-n", ns, "link", "set", "lo", "up")
-		run("ip", "-n", ns, "route", "add", "default", "via", mnSubnet+".254")
+// start starts a node and fails the test if it cannot.
+func (c *mnCluster) start(n *nscluster.Node) {
+	c.t.Helper()
+	if err := n.Start(); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
-// cgroupRoot creates a kubelet cgroup root in every hierarchy (cgroup v1
-// controllers, or the v2 unified tree) and removes it at cleanup.
-func cgroupRoot(t *testing.T, name string) string {
-	t.Helper()
-	var dirs []string
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		dirs = []string{filepath.Join("/sys/fs/cgroup", name)}
-	} else {
-		hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*")
-		for _, h := range hierarchies {
-			if fi, err := os.Lstat(h); err == nil && fi.IsDir() {
-				dirs = append(dirs, filepath.Join(h, name))
-			}
-		}
+// stop stops a node, failing the test if it hangs.
+func (c *mnCluster) stop(n *nscluster.Node) {
+	c.t.Helper()
+	if err := n.Stop(30 * time.Second); err != nil {
+		c.t.Errorf("%v:\n%s", err, tail(n.Log.String()))
 	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatalf("create cgroup %s: %v", d, err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, d := range dirs {
-			removeCgroupTree(d)
-		}
-	})
-	return "/" + name
 }
 
-// removeCgroupTree removes a cgroup and its children, deepest first.
-func removeCgroupTree(dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() {
-			removeCgroupTree(filepath.Join(dir, e.Name()))
+// failIfExited ends the test with a node's log if its process died.
+func (c *mnCluster) failIfExited(nodes ...*nscluster.Node) {
+	c.t.Helper()
+	for _, n := range nodes {
+		select {
+		case <-n.Exited():
+			c.t.Fatalf("%s exited:\n%s", n.Name, tail(n.Log.String()))
+		default:
 		}
 	}
-	os.Remove(dir)
 }
 
 // newCluster starts a server and two agents and waits for three Ready
 // nodes.
 func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 	t.Helper()
-	names := []string{"srv", "a1", "a2"}
-	setupNetwork(t, names)
+	if err := mnNet.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mnNet.Teardown)
 	root := t.TempDir()
 	c := &mnCluster{t: t, bin: bin, kubeconfig: filepath.Join(root, "kubeconfig")}
-	var nodes []*mnNode
-	for i, name := range names {
-		n := &mnNode{t: t, name: name, ip: fmt.Sprintf("%s.%d", mnSubnet, i+1), dir: filepath.Join(root, name)}
-		n.dataDir = filepath.Join(n.dir, "data")
-		n.runDir = filepath.Join(n.dir, "run")
-		if name == "srv" {
-			n.runDir = "/run/regente" // a server's node has no --run-dir
+	var nodes []*nscluster.Node
+	for i, name := range mnNet.Names {
+		n := &nscluster.Node{Name: name, IP: mnNet.IP(i), Dir: filepath.Join(root, name)}
+		n.DataDir = filepath.Join(n.Dir, "data")
+		n.RunDir = filepath.Join(n.Dir, "run")
+		if i == 0 {
+			n.RunDir = "/run/regente" // a server's node has no --run-dir
 		} else {
 			// Before the cleanup below, so removed after the nodes stop.
-			n.cgroup = cgroupRoot(t, "rg-"+name)
+			cgroup, remove, err := nscluster.CgroupRoot("rg-" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(remove)
+			n.Cgroup = cgroup
 		}
-		imagesDir := filepath.Join(n.dataDir, "agent", "images")
+		imagesDir := filepath.Join(n.DataDir, "agent", "images")
 		if err := os.MkdirAll(imagesDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -225,35 +121,31 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range nodes {
-				if n.log != nil {
-					os.WriteFile(filepath.Join(os.TempDir(), "regente-multinode-"+n.name+".log"), []byte(n.log.String()), 0o600)
+				if n.Log != nil {
+					os.WriteFile(filepath.Join(os.TempDir(), "regente-multinode-"+n.Name+".log"), []byte(n.Log.String()), 0o600)
 				}
 			}
 			t.Logf("node logs: %s/regente-multinode-*.log", os.TempDir())
 		}
 		// Agents first: their pods talk to the server as they stop.
 		for _, n := range append(c.agents, c.server) {
-			n.stop()
+			c.stop(n)
 		}
 		for _, n := range nodes {
-			killall.Node(n.dataDir, n.runDir)
+			killall.Node(n.DataDir, n.RunDir)
 		}
 	})
 
-	serverKubeconfig := filepath.Join(c.server.dir, "admin.yaml")
-	c.server.args = []string{c.bin, "server", "--config", "", "--data-dir", c.server.dataDir,
-		"--node-name", "srv", "--node-ip", c.server.ip, "--write-kubeconfig", serverKubeconfig,
+	serverKubeconfig := filepath.Join(c.server.Dir, "admin.yaml")
+	c.server.Args = []string{c.bin, "server", "--config", "", "--data-dir", c.server.DataDir,
+		"--node-name", "srv", "--node-ip", c.server.IP, "--write-kubeconfig", serverKubeconfig,
 		"--disable", "metrics-server,servicelb,local-storage",
 		// NotReady nodes are noticed in 20 s instead of 50 s.
 		"--kube-controller-manager-arg=node-monitor-grace-period=20s"}
-	c.server.start()
-	token := filepath.Join(c.server.dataDir, "server", "token")
+	c.start(c.server)
+	token := filepath.Join(c.server.DataDir, "server", "token")
 	eventually(t, 90*time.Second, "server writes its kubeconfig and token", func() error {
-		select {
-		case <-c.server.exited:
-			t.Fatalf("server exited:\n%s", tail(c.server.log.String()))
-		default:
-		}
+		c.failIfExited(c.server)
 		cfg, err := os.ReadFile(serverKubeconfig)
 		if err != nil {
 			return err
@@ -263,21 +155,15 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 		}
 		// The kubeconfig names the server's loopback; from here it is
 		// the server's netns address, which its certificate holds.
-		rewritten := strings.ReplaceAll(string(cfg), "https://127.0.0.1:6443", "https://"+c.server.ip+":6443")
+		rewritten := strings.ReplaceAll(string(cfg), "https://127.0.0.1:6443", "https://"+c.server.IP+":6443")
 		return os.WriteFile(c.kubeconfig, []byte(rewritten), 0o600)
 	})
 	for _, a := range c.agents {
-		a.args = c.agentArgs(a, "--token-file", token)
-		a.start()
+		a.Args = c.agentArgs(a, "--token-file", token)
+		c.start(a)
 	}
 	eventually(t, 3*time.Minute, "three Ready nodes", func() error {
-		for _, n := range nodes {
-			select {
-			case <-n.exited:
-				t.Fatalf("%s exited:\n%s", n.name, tail(n.log.String()))
-			default:
-			}
-		}
+		c.failIfExited(nodes...)
 		out, err := c.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
 		if err != nil || strings.Count(out, "=True") != 3 {
 			return fmt.Errorf("nodes: %q (%v)", out, err)
@@ -291,7 +177,7 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 func (c *mnCluster) token(args ...string) string {
 	c.t.Helper()
 	args = append([]string{"token"}, args...)
-	args = append(args, "--kubeconfig", c.kubeconfig, "--data-dir", c.server.dataDir)
+	args = append(args, "--kubeconfig", c.kubeconfig, "--data-dir", c.server.DataDir)
 	out, err := exec.Command(c.bin, args...).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("regente %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -299,10 +185,10 @@ func (c *mnCluster) token(args ...string) string {
 	return string(out)
 }
 
-func (c *mnCluster) agentArgs(a *mnNode, extra ...string) []string {
-	return append([]string{c.bin, "agent", "--config", "", "--data-dir", a.dataDir, "--run-dir", a.runDir,
-		"--node-name", a.name, "--node-ip", a.ip, "--server", "https://" + c.server.ip + ":6443",
-		"--kubelet-arg=cgroup-root=" + a.cgroup}, extra...)
+func (c *mnCluster) agentArgs(a *nscluster.Node, extra ...string) []string {
+	return append([]string{c.bin, "agent", "--config", "", "--data-dir", a.DataDir, "--run-dir", a.RunDir,
+		"--node-name", a.Name, "--node-ip", a.IP, "--server", "https://" + c.server.IP + ":6443",
+		"--kubelet-arg=cgroup-root=" + a.Cgroup}, extra...)
 }
 
 // TestMultiNode joins two agents to a server, each node its own network
@@ -400,9 +286,9 @@ spec:
 				return nil
 			})
 		}
-		for _, n := range append([]*mnNode{c.server}, c.agents...) {
-			eventually(t, 30*time.Second, "NodePort on "+n.name, func() error {
-				return httpGetNonEmpty("http://" + n.ip + ":30080/")
+		for _, n := range append([]*nscluster.Node{c.server}, c.agents...) {
+			eventually(t, 30*time.Second, "NodePort on "+n.Name, func() error {
+				return httpGetNonEmpty("http://" + n.IP + ":30080/")
 			})
 		}
 	})
@@ -410,9 +296,9 @@ spec:
 	t.Run("NetworkPolicy: default deny, then an allow rule", func(t *testing.T) {
 		if !nftQueueSupported(t) {
 			// The node must say so instead of pretending policies hold.
-			for _, n := range append([]*mnNode{c.server}, c.agents...) {
-				if !strings.Contains(n.log.String(), "NetworkPolicy is NOT enforced on this node") || !strings.Contains(n.log.String(), "modprobe nft_queue") {
-					t.Errorf("%s does not report that NetworkPolicy cannot be enforced on this kernel", n.name)
+			for _, n := range append([]*nscluster.Node{c.server}, c.agents...) {
+				if !strings.Contains(n.Log.String(), "NetworkPolicy is NOT enforced on this node") || !strings.Contains(n.Log.String(), "modprobe nft_queue") {
+					t.Errorf("%s does not report that NetworkPolicy cannot be enforced on this kernel", n.Name)
 				}
 			}
 			t.Skip("this kernel has no nftables queue support (nft_queue): enforcement cannot be tested here; each node reported it")
@@ -461,7 +347,7 @@ spec:
 	})
 
 	t.Run("join refusals say why", func(t *testing.T) {
-		tokenFile := filepath.Join(c.server.dataDir, "server", "token")
+		tokenFile := filepath.Join(c.server.DataDir, "server", "token")
 		raw, err := os.ReadFile(tokenFile)
 		if err != nil {
 			t.Fatal(err)
@@ -471,13 +357,13 @@ spec:
 		c.kubectl("-n", "kube-system", "create", "secret", "generic", "bootstrap-token-expire",
 			"--type=bootstrap.kubernetes.io/token", "--from-literal=token-id=expire", "--from-literal=token-secret=0123456789abcdef",
 			"--from-literal=usage-bootstrap-authentication=true", "--from-literal=expiration=2000-01-01T00:00:00Z")
-		server := "https://" + c.server.ip + ":6443"
+		server := "https://" + c.server.IP + ":6443"
 		for _, tc := range []struct{ what, server, token, node, want string }{
 			{"wrong CA hash", server, "K10" + strings.Repeat("0", 64) + "::server:whatever", "x1", "is not the one the token pins"},
 			{"wrong secret", server, "K10" + hash + "::server:wrong", "x2", "secret does not match"},
 			{"expired bootstrap token", server, "K10" + hash + "::expire.0123456789abcdef", "x3", "expired"},
 			{"token without a CA hash", server, "expire.0123456789abcdef", "x4", "has no CA hash"},
-			{"plain http server URL", "http://" + c.server.ip + ":6443", good, "x5", "must be an https:// URL"},
+			{"plain http server URL", "http://" + c.server.IP + ":6443", good, "x5", "must be an https:// URL"},
 			{"a registered node's name", server, good, "a1", "registered by another machine"},
 		} {
 			dir := t.TempDir()
@@ -502,7 +388,7 @@ spec:
 		// An unreachable server is retried, and the log says so.
 		dir := t.TempDir()
 		cmd := exec.Command(bin, "agent", "--config", "", "--data-dir", dir, "--run-dir", filepath.Join(dir, "run"),
-			"--server", "https://"+mnSubnet+".9:6443", "--token", good, "--node-name", "x6")
+			"--server", "https://"+mnNet.Subnet+".9:6443", "--token", good, "--node-name", "x6")
 		out, _ := runWithTimeout(cmd, 5*time.Second)
 		if !strings.Contains(out, "Cannot join the server yet; retrying") {
 			t.Errorf("unreachable server: want a retry line, got:\n%s", tail(out))
@@ -545,7 +431,7 @@ spec:
 			}
 			return nil
 		})
-		a2.stop()
+		c.stop(a2)
 		eventually(t, 90*time.Second, "a2 NotReady", func() error {
 			out, _ := c.kubectlErr("get", "node", "a2", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 			if out == "True" {
@@ -566,9 +452,9 @@ spec:
 		if !strings.Contains(c.token("list"), "re-install of a2") {
 			t.Errorf("regente token list does not show the new token")
 		}
-		a2.args = c.agentArgs(a2, "--token", strings.TrimSpace(created))
+		a2.Args = c.agentArgs(a2, "--token", strings.TrimSpace(created))
 		c.kubectl("delete", "node", "a2")
-		if err := os.Remove(filepath.Join(a2.dataDir, "agent", "node-password")); err != nil {
+		if err := os.Remove(filepath.Join(a2.DataDir, "agent", "node-password")); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "a2's node password is released", func() error {
@@ -577,13 +463,9 @@ spec:
 			}
 			return nil
 		})
-		a2.start()
+		c.start(a2)
 		eventually(t, 120*time.Second, "a2 Ready again", func() error {
-			select {
-			case <-a2.exited:
-				t.Fatalf("a2 exited:\n%s", tail(a2.log.String()))
-			default:
-			}
+			c.failIfExited(a2)
 			out, _ := c.kubectlErr("get", "node", "a2", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 			if out != "True" {
 				return fmt.Errorf("a2 Ready=%q", out)
