@@ -82,17 +82,17 @@ func (c *mnCluster) failIfExited(nodes ...*nscluster.Node) {
 
 // newCluster starts a server and two agents and waits for three Ready
 // nodes.
-func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
+func newCluster(t *testing.T, bin string, images map[string][]byte, network nscluster.Network, serverArgs ...string) *mnCluster {
 	t.Helper()
-	if err := mnNet.Setup(); err != nil {
+	if err := network.Setup(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(mnNet.Teardown)
+	t.Cleanup(network.Teardown)
 	root := t.TempDir()
 	c := &mnCluster{t: t, bin: bin, kubeconfig: filepath.Join(root, "kubeconfig")}
 	var nodes []*nscluster.Node
-	for i, name := range mnNet.Names {
-		n := &nscluster.Node{Name: name, IP: mnNet.IP(i), Dir: filepath.Join(root, name)}
+	for i, name := range network.Names {
+		n := &nscluster.Node{Name: name, IP: network.IP(i), Dir: filepath.Join(root, name)}
 		n.DataDir = filepath.Join(n.Dir, "data")
 		n.RunDir = filepath.Join(n.Dir, "run")
 		if i == 0 {
@@ -142,6 +142,11 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 		"--disable", "metrics-server,servicelb,local-storage",
 		// NotReady nodes are noticed in 20 s instead of 50 s.
 		"--kube-controller-manager-arg=node-monitor-grace-period=20s"}
+	c.server.Args = append(c.server.Args, serverArgs...)
+	wantReady := len(nodes)
+	if slices.Contains(serverArgs, "--disable-agent") {
+		wantReady--
+	}
 	c.start(c.server)
 	token := filepath.Join(c.server.DataDir, "server", "token")
 	eventually(t, 90*time.Second, "server writes its kubeconfig and token", func() error {
@@ -162,10 +167,10 @@ func newCluster(t *testing.T, bin string, images map[string][]byte) *mnCluster {
 		a.Args = c.agentArgs(a, "--token-file", token)
 		c.start(a)
 	}
-	eventually(t, 3*time.Minute, "three Ready nodes", func() error {
+	eventually(t, 3*time.Minute, "every node Ready", func() error {
 		c.failIfExited(nodes...)
 		out, err := c.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
-		if err != nil || strings.Count(out, "=True") != 3 {
+		if err != nil || strings.Count(out, "=True") != wantReady {
 			return fmt.Errorf("nodes: %q (%v)", out, err)
 		}
 		return nil
@@ -202,7 +207,7 @@ func TestMultiNode(t *testing.T) {
 		}
 	}
 	const image = "regente.invalid/busybox:test"
-	c := newCluster(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)})
+	c := newCluster(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)}, mnNet)
 
 	// One web pod per node, each answering with its node's name.
 	c.apply(fmt.Sprintf(`apiVersion: apps/v1
@@ -493,6 +498,35 @@ func nftQueueSupported(t *testing.T) bool {
 // static busybox's wget crashes resolving names) and returns the response.
 func httpFromPod(c *mnCluster, pod, ip, port string) (string, error) {
 	return c.kubectlErr("exec", pod, "--", "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s %s`, ip, port))
+}
+
+// TestDedicatedControlPlane runs a server without a node and one agent:
+// the control plane reaches the agent's kubelet (logs, exec) and the
+// add-ons run on the agent.
+func TestDedicatedControlPlane(t *testing.T) {
+	bin := requirements(t)
+	const image = "regente.invalid/busybox:test"
+	network := nscluster.Network{Bridge: mnNet.Bridge, Subnet: mnNet.Subnet, Names: []string{"srv", "a1"}}
+	c := newCluster(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)}, network, "--disable-agent")
+	if out := c.kubectl("get", "nodes", "-o", "name"); strings.TrimSpace(out) != "node/a1" {
+		t.Errorf("nodes: %q, want only the agent", out)
+	}
+	c.kubectl("run", "hello", "--image="+image, "--image-pull-policy=Never", "--", "sh", "-c", "echo hello-from-a1; exec sleep 3600")
+	c.kubectl("wait", "pod/hello", "--for=condition=Ready", "--timeout=60s")
+	eventually(t, 30*time.Second, "logs through the control plane", func() error {
+		if out, err := c.kubectlErr("logs", "hello"); err != nil || !strings.Contains(out, "hello-from-a1") {
+			return fmt.Errorf("logs %q: %v", out, err)
+		}
+		return nil
+	})
+	c.kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s")
+	eventually(t, 60*time.Second, "DNS on the agent", func() error {
+		out, err := c.kubectlErr("exec", "hello", "--", "nslookup", "kubernetes.default.svc.cluster.local")
+		if err != nil || !strings.Contains(out, "Address: 10.43.0.1") {
+			return fmt.Errorf("nslookup: %q: %v", out, err)
+		}
+		return nil
+	})
 }
 
 // runWithTimeout runs cmd and returns its combined output; a process still
