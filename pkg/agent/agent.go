@@ -2,17 +2,21 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/cloudprovider"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/images"
 	"regente.io/regente/pkg/kubeconfig"
@@ -27,11 +31,15 @@ import (
 
 // Config is what a node needs.
 type Config struct {
-	DataDir   string
-	RunDir    string // e.g. /run/regente
-	NodeName  string
-	NodeIP    net.IP
-	ServerURL string // https URL the node's components reach the API servers at
+	DataDir  string
+	RunDir   string // e.g. /run/regente
+	NodeName string
+	NodeIP   net.IP
+	// NodeIPs are all the node's internal addresses (dual-stack), and
+	// ExternalIPs its --node-external-ip; the node announces both.
+	NodeIPs     []net.IP
+	ExternalIPs []string
+	ServerURL   string // https URL the node's components reach the API servers at
 	// Credentials issues or fetches the node's certificates into tlsDir:
 	// from the server's own CAs on a server, through the join on an agent.
 	Credentials func(ctx context.Context, tlsDir string) (*certs.NodePKI, error)
@@ -139,7 +147,7 @@ func Components(cfg Config) []component.Component {
 		kubeProxy,
 		networkPolicy(cfg, flannelKubeconfig),
 		component.Func("announce-node", func(ctx context.Context) error {
-			go announceReady(ctx, kubeletKubeconfig, cfg.NodeName)
+			go announceReady(ctx, kubeletKubeconfig, cfg)
 			return nil
 		}),
 	)
@@ -162,26 +170,59 @@ func ProxyKubeconfig(dataDir string) string {
 	return filepath.Join(dataDir, "agent", "etc", "kube-proxy.kubeconfig")
 }
 
-// announceReady logs once when the node first reports Ready.
-func announceReady(ctx context.Context, kubeconfigPath, nodeName string) {
+// announceReady announces the node's addresses in its annotations, for
+// the server's cloud node controller, and logs once when the node first
+// reports Ready.
+func announceReady(ctx context.Context, kubeconfigPath string, cfg Config) {
 	logger := klog.FromContext(ctx).WithValues("component", "agent")
 	_, client, err := kubeconfig.Client(kubeconfigPath)
 	if err != nil {
 		logger.Error(err, "Cannot watch for the node to be Ready")
 		return
 	}
+	internal := make([]string, 0, len(cfg.NodeIPs))
+	for _, ip := range cfg.NodeIPs {
+		internal = append(internal, ip.String())
+	}
+	if len(internal) == 0 {
+		internal = []string{cfg.NodeIP.String()}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+		cloudprovider.InternalIPAnnotation: strings.Join(internal, ","),
+		cloudprovider.ExternalIPAnnotation: nilIfEmpty(strings.Join(cfg.ExternalIPs, ",")),
+	}}})
+	if err != nil {
+		logger.Error(err, "Cannot announce the node's addresses")
+		return
+	}
 	begin := time.Now()
-	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
+	announced := false
+	_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if !announced {
+			if _, err := client.CoreV1().Nodes().Patch(ctx, cfg.NodeName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				return false, nil // not registered yet
+			}
+			announced = true
+		}
+		node, err := client.CoreV1().Nodes().Get(ctx, cfg.NodeName, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
 		}
 		for _, c := range node.Status.Conditions {
 			if c.Type == "Ready" && c.Status == "True" {
-				logger.Info("Node is Ready", "node", nodeName, "after", time.Since(begin).Round(time.Millisecond))
+				logger.Info("Node is Ready", "node", cfg.NodeName, "after", time.Since(begin).Round(time.Millisecond))
 				return true, nil
 			}
 		}
 		return false, nil
 	})
+}
+
+// nilIfEmpty makes an empty annotation value a JSON null, which a merge
+// patch turns into removing the annotation.
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

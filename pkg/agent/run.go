@@ -76,6 +76,8 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		RunDir:               cfg.RunDir,
 		NodeName:             nodeName,
 		NodeIP:               nodeIPs[0],
+		NodeIPs:              nodeIPs,
+		ExternalIPs:          cfg.NodeExternalIPs,
 		ServerURL:            lb.URL(),
 		Credentials:          func(context.Context, string) (*certs.NodePKI, error) { return joined.PKI, nil },
 		Before:               []component.Component{lock, lb},

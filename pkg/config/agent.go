@@ -93,9 +93,14 @@ func (a *Agent) Validate() error {
 	if a.Token == "" && a.TokenFile == "" {
 		fail("no join token: give --token (or REGENTE_TOKEN) or --token-file, with the content of <data-dir>/server/token on the server")
 	}
-	for _, ip := range a.NodeIPs {
-		if _, err := netip.ParseAddr(ip); err != nil {
-			fail("--node-ip %q is not an IP address: give an IPv4 or IPv6 address, e.g. 192.168.1.11", ip)
+	for _, ips := range []struct {
+		flag string
+		list []string
+	}{{"node-ip", a.NodeIPs}, {"node-external-ip", a.NodeExternalIPs}} {
+		for _, ip := range ips.list {
+			if _, err := netip.ParseAddr(ip); err != nil {
+				fail("--%s %q is not an IP address: give an IPv4 or IPv6 address, e.g. 192.168.1.11", ips.flag, ip)
+			}
 		}
 	}
 	if a.LBServerPort < 1 || a.LBServerPort > 65535 {

@@ -101,18 +101,20 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 
 // Node holds the options of the node a server or an agent runs.
 type Node struct {
-	NodeIPs       []string // --node-ip; repeatable and comma-separated
-	NodeName      string   // --node-name; "" means the hostname
-	KubeletArgs   []string // --kubelet-arg
-	KubeProxyArgs []string // --kube-proxy-arg
-	NodeLabels    []string // --node-label; key=value, repeatable
-	NodeTaints    []string // --node-taint; key=value:Effect, repeatable
-	FlannelIface  string   // --flannel-iface; "" means the node IP's interface
+	NodeIPs         []string // --node-ip; repeatable and comma-separated
+	NodeName        string   // --node-name; "" means the hostname
+	NodeExternalIPs []string // --node-external-ip
+	KubeletArgs     []string // --kubelet-arg
+	KubeProxyArgs   []string // --kube-proxy-arg
+	NodeLabels      []string // --node-label; key=value, repeatable
+	NodeTaints      []string // --node-taint; key=value:Effect, repeatable
+	FlannelIface    string   // --flannel-iface; "" means the node IP's interface
 }
 
 func (n *Node) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&n.NodeIPs, "node-ip", n.NodeIPs, "IP address of this node; repeat or comma-separate for dual-stack (default: detected)")
 	fs.StringVar(&n.NodeName, "node-name", n.NodeName, "Name of this node (default: the hostname)")
+	fs.StringSliceVar(&n.NodeExternalIPs, "node-external-ip", n.NodeExternalIPs, "External IP address of this node (its ExternalIP); repeat or comma-separate for dual-stack")
 	fs.StringArrayVar(&n.KubeletArgs, "kubelet-arg", n.KubeletArgs, "Extra kubelet flag as key=value; repeatable, never comma-split")
 	fs.StringArrayVar(&n.KubeProxyArgs, "kube-proxy-arg", n.KubeProxyArgs, "Extra kube-proxy flag as key=value, e.g. proxy-mode=nftables; repeatable, never comma-split")
 	fs.StringArrayVar(&n.NodeLabels, "node-label", n.NodeLabels, "Label to register the node with, key=value; repeatable")

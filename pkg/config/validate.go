@@ -64,6 +64,9 @@ func (s *Server) Validate() error {
 	for _, ip := range s.NodeIPs {
 		checkIP("node-ip", ip)
 	}
+	for _, ip := range s.NodeExternalIPs {
+		checkIP("node-external-ip", ip)
+	}
 	for _, san := range s.TLSSANs {
 		if err := checkSAN(san); err != nil {
 			errs = append(errs, err)

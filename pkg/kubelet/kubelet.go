@@ -120,6 +120,10 @@ func (k *Kubelet) defaultArgs() []string {
 		"--node-ip=" + k.cfg.NodeIP,
 		"--root-dir=" + k.cfg.RootDir,
 		"--cert-dir=" + filepath.Join(k.cfg.RootDir, "pki"),
+		// regente's cloud node controller, in the server, sets the node's
+		// addresses (ExternalIP among them) and lifts the
+		// node.cloudprovider.kubernetes.io/uninitialized taint.
+		"--cloud-provider=external",
 	}
 	if len(k.cfg.Labels) > 0 {
 		args = append(args, "--node-labels="+strings.Join(k.cfg.Labels, ","))

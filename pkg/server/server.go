@@ -15,6 +15,7 @@ import (
 	"regente.io/regente/pkg/agent"
 	"regente.io/regente/pkg/apiserver"
 	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/cloudprovider"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/controllermanager"
@@ -98,6 +99,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}),
 		clusterRoles(creds.admin),
 		join.NewPasswordCleanup(creds.admin),
+		cloudprovider.NewController(creds.admin),
 		announce(cfg),
 		controllermanager.New(controllermanager.Config{
 			Kubeconfig:  creds.controllerManager,
@@ -144,11 +146,13 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			return registerOwnNode(ctx, creds.admin, cfg.DataDir, nodeName)
 		}))
 		components = append(components, agent.Components(agent.Config{
-			DataDir:   cfg.DataDir,
-			RunDir:    "/run/regente",
-			NodeName:  nodeName,
-			NodeIP:    nodeIPs[0],
-			ServerURL: localURL(cfg),
+			DataDir:     cfg.DataDir,
+			RunDir:      "/run/regente",
+			NodeName:    nodeName,
+			NodeIP:      nodeIPs[0],
+			NodeIPs:     nodeIPs,
+			ExternalIPs: cfg.NodeExternalIPs,
+			ServerURL:   localURL(cfg),
 			Credentials: func(_ context.Context, tlsDir string) (*certs.NodePKI, error) {
 				return certs.EnsureNode(certs.NodeOptions{CADir: paths.TLSDir, Dir: tlsDir, NodeName: nodeName, NodeIPs: nodeIPs[:1]})
 			},

@@ -163,8 +163,10 @@ func newCluster(t *testing.T, bin string, images map[string][]byte, network nscl
 		rewritten := strings.ReplaceAll(string(cfg), "https://127.0.0.1:6443", "https://"+c.server.IP+":6443")
 		return os.WriteFile(c.kubeconfig, []byte(rewritten), 0o600)
 	})
-	for _, a := range c.agents {
-		a.Args = c.agentArgs(a, "--token-file", token)
+	for i, a := range c.agents {
+		// Each agent announces an external address (TEST-NET-3: never
+		// contacted) for the cloud node controller to publish.
+		a.Args = c.agentArgs(a, "--token-file", token, fmt.Sprintf("--node-external-ip=203.0.113.%d", 11+i))
 		c.start(a)
 	}
 	eventually(t, 3*time.Minute, "every node Ready", func() error {
@@ -257,6 +259,19 @@ spec:
 			return fmt.Errorf("ready web pods: %q", out)
 		}
 		return nil
+	})
+
+	t.Run("node addresses and initialization by the cloud node controller", func(t *testing.T) {
+		out := c.kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}:{range .status.addresses[*]}{.type}={.address},{end}:{.spec.taints}{"\n"}{end}`)
+		for _, want := range []string{
+			"a1:InternalIP=" + c.agents[0].IP + ",ExternalIP=203.0.113.11,Hostname=a1,:",
+			"a2:InternalIP=" + c.agents[1].IP + ",ExternalIP=203.0.113.12,Hostname=a2,:",
+			"srv:InternalIP=" + c.server.IP + ",Hostname=srv,:",
+		} {
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("want %q (no taint left) in:\n%s", want, out)
+			}
+		}
 	})
 
 	t.Run("pod to pod across nodes", func(t *testing.T) {
