@@ -262,16 +262,22 @@ spec:
 	})
 
 	t.Run("node addresses and initialization by the cloud node controller", func(t *testing.T) {
-		out := c.kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}:{range .status.addresses[*]}{.type}={.address},{end}:{.spec.taints}{"\n"}{end}`)
-		for _, want := range []string{
-			"a1:InternalIP=" + c.agents[0].IP + ",ExternalIP=203.0.113.11,Hostname=a1,:",
-			"a2:InternalIP=" + c.agents[1].IP + ",ExternalIP=203.0.113.12,Hostname=a2,:",
-			"srv:InternalIP=" + c.server.IP + ",Hostname=srv,:",
-		} {
-			if !strings.Contains(out, want+"\n") {
-				t.Errorf("want %q (no taint left) in:\n%s", want, out)
+		eventually(t, 30*time.Second, "addresses published, uninitialized taint lifted", func() error {
+			out := c.kubectl("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}:{range .status.addresses[*]}{.type}={.address},{end}:{.spec.taints}{"\n"}{end}`)
+			for _, want := range []string{
+				"a1:InternalIP=" + c.agents[0].IP + ",ExternalIP=203.0.113.11,Hostname=a1,:",
+				"a2:InternalIP=" + c.agents[1].IP + ",ExternalIP=203.0.113.12,Hostname=a2,:",
+				"srv:InternalIP=" + c.server.IP + ",Hostname=srv,:",
+			} {
+				if !strings.Contains(out, want) {
+					return fmt.Errorf("want %q in:\n%s", want, out)
+				}
 			}
-		}
+			if strings.Contains(out, "node.cloudprovider.kubernetes.io/uninitialized") {
+				return fmt.Errorf("a node is still uninitialized:\n%s", out)
+			}
+			return nil
+		})
 	})
 
 	t.Run("pod to pod across nodes", func(t *testing.T) {
