@@ -19,6 +19,7 @@ import (
 	ctrverb "regente.io/regente/pkg/cli/ctr"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
 	serververb "regente.io/regente/pkg/cli/server"
+	snapshotverb "regente.io/regente/pkg/cli/snapshot"
 	tokenverb "regente.io/regente/pkg/cli/token"
 	"regente.io/regente/pkg/version"
 )
@@ -29,6 +30,7 @@ Usage:
   regente server [flags]    run the control plane (see regente server --help)
   regente agent [flags]     join a server as a node (see regente agent --help)
   regente token create|list|delete   manage join tokens (see regente token --help)
+  regente etcd-snapshot save|ls|delete|prune   snapshots of the datastore (see --help)
   regente kubectl [args]    run kubectl against the local cluster
   regente ctr [args]        run containerd's ctr against the node's containerd
   regente crictl [args]     run crictl against the node's containerd (REGENTE_DATA_DIR if not /var/lib/regente)
@@ -59,6 +61,8 @@ func run(prog string, args []string) int {
 	case "kubectl":
 		kubectlverb.Run(args[1:])
 		return 0
+	case "etcd-snapshot":
+		return exitCode("etcd-snapshot", snapshotverb.Run(args[1:], os.Stdout))
 	case "token":
 		return exitCode("token", tokenverb.Run(context.Background(), args[1:], os.Stdout))
 	case "crictl":

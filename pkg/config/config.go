@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -44,6 +45,12 @@ type Server struct {
 	DisableAgent              bool     // --disable-agent
 	DisableHelmController     bool     // --disable-helm-controller
 	DisableNetworkPolicy      bool     // --disable-network-policy
+	ClusterReset              bool     // --cluster-reset
+	ClusterResetRestorePath   string   // --cluster-reset-restore-path
+	SnapshotDir               string   // --etcd-snapshot-dir; "" means <data-dir>/server/db/snapshots
+	SnapshotRetention         int      // --etcd-snapshot-retention
+	SnapshotScheduleCron      string   // --etcd-snapshot-schedule-cron
+	DisableSnapshots          bool     // --etcd-disable-snapshots
 	Debug                     bool     // --debug
 }
 
@@ -53,16 +60,18 @@ var FlannelBackends = []string{"vxlan", "host-gw", "none"}
 // NewServer returns a Server holding the defaults.
 func NewServer() *Server {
 	return &Server{
-		ConfigFile:          DefaultConfigFile,
-		DataDir:             "/var/lib/regente",
-		BindAddress:         "0.0.0.0",
-		HTTPSListenPort:     6443,
-		ClusterCIDR:         "10.42.0.0/16",
-		ServiceCIDR:         "10.43.0.0/16",
-		ClusterDomain:       "cluster.local",
-		WriteKubeconfig:     "/etc/regente/regente.yaml",
-		WriteKubeconfigMode: "0600",
-		FlannelBackend:      "vxlan",
+		ConfigFile:           DefaultConfigFile,
+		DataDir:              "/var/lib/regente",
+		BindAddress:          "0.0.0.0",
+		HTTPSListenPort:      6443,
+		ClusterCIDR:          "10.42.0.0/16",
+		ServiceCIDR:          "10.43.0.0/16",
+		ClusterDomain:        "cluster.local",
+		WriteKubeconfig:      "/etc/regente/regente.yaml",
+		WriteKubeconfigMode:  "0600",
+		FlannelBackend:       "vxlan",
+		SnapshotRetention:    5,
+		SnapshotScheduleCron: "0 */12 * * *",
 	}
 }
 
@@ -95,6 +104,12 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
 	fs.BoolVar(&s.DisableNetworkPolicy, "disable-network-policy", s.DisableNetworkPolicy, "Do not enforce NetworkPolicy on any node (agents follow the server)")
+	fs.BoolVar(&s.ClusterReset, "cluster-reset", s.ClusterReset, "With --cluster-reset-restore-path: restore the datastore from a snapshot, keep the old one aside, and exit")
+	fs.StringVar(&s.ClusterResetRestorePath, "cluster-reset-restore-path", s.ClusterResetRestorePath, "Snapshot file to restore with --cluster-reset")
+	fs.StringVar(&s.SnapshotDir, "etcd-snapshot-dir", s.SnapshotDir, "Directory of datastore snapshots (default: <data-dir>/server/db/snapshots)")
+	fs.IntVar(&s.SnapshotRetention, "etcd-snapshot-retention", s.SnapshotRetention, "Number of scheduled snapshots to keep")
+	fs.StringVar(&s.SnapshotScheduleCron, "etcd-snapshot-schedule-cron", s.SnapshotScheduleCron, "When to take scheduled snapshots, in cron syntax")
+	fs.BoolVar(&s.DisableSnapshots, "etcd-disable-snapshots", s.DisableSnapshots, "Take no scheduled snapshots")
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 	s.Node.addFlags(fs)
 }
@@ -189,6 +204,7 @@ type Paths struct {
 	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
 	KineSocket   string // <data-dir>/server/kine.sock
 	LockFile     string // <data-dir>/server/regente.lock
+	SnapshotDir  string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
 	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
 	AgentToken   string // <data-dir>/server/agent-token, with --agent-token
 }
@@ -208,6 +224,7 @@ func (s *Server) Paths() Paths {
 		HelmDir:      filepath.Join(server, "helm"),
 		KineSocket:   filepath.Join(server, "kine.sock"),
 		LockFile:     filepath.Join(server, "regente.lock"),
+		SnapshotDir:  cmp.Or(s.SnapshotDir, filepath.Join(db, "snapshots")),
 		TokenFile:    filepath.Join(server, "token"),
 		AgentToken:   filepath.Join(server, "agent-token"),
 	}

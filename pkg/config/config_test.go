@@ -16,16 +16,18 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Server{
-		ConfigFile:          "/etc/regente/config.yaml",
-		DataDir:             "/var/lib/regente",
-		BindAddress:         "0.0.0.0",
-		HTTPSListenPort:     6443,
-		ClusterCIDR:         "10.42.0.0/16",
-		ServiceCIDR:         "10.43.0.0/16",
-		ClusterDomain:       "cluster.local",
-		WriteKubeconfig:     "/etc/regente/regente.yaml",
-		WriteKubeconfigMode: "0600",
-		FlannelBackend:      "vxlan",
+		ConfigFile:           "/etc/regente/config.yaml",
+		DataDir:              "/var/lib/regente",
+		BindAddress:          "0.0.0.0",
+		HTTPSListenPort:      6443,
+		ClusterCIDR:          "10.42.0.0/16",
+		ServiceCIDR:          "10.43.0.0/16",
+		ClusterDomain:        "cluster.local",
+		WriteKubeconfig:      "/etc/regente/regente.yaml",
+		WriteKubeconfigMode:  "0600",
+		FlannelBackend:       "vxlan",
+		SnapshotRetention:    5,
+		SnapshotScheduleCron: "0 */12 * * *",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
@@ -96,6 +98,7 @@ func TestPaths(t *testing.T) {
 		ManifestsDir: "/d/server/manifests",
 		StaticDir:    "/d/server/static",
 		HelmDir:      "/d/server/helm",
+		SnapshotDir:  "/d/server/db/snapshots",
 		TokenFile:    "/d/server/token",
 		AgentToken:   "/d/server/agent-token",
 		KineSocket:   "/d/server/kine.sock",

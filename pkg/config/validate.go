@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/robfig/cron/v3"
 )
 
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path is
@@ -89,6 +91,21 @@ func (s *Server) Validate() error {
 	}
 
 	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
+
+	switch {
+	case s.ClusterResetRestorePath != "" && !s.ClusterReset:
+		fail("--cluster-reset-restore-path needs --cluster-reset: restoring replaces the datastore, so say so with both flags")
+	case s.ClusterReset && s.DatastoreEndpoint != "":
+		fail("--cluster-reset restores regente's own datastore, not %s: restore that database with its own tools", RedactEndpoint(s.DatastoreEndpoint))
+	case s.ClusterReset && s.ClusterResetRestorePath == "":
+		fail("--cluster-reset on SQLite has no cluster membership to reset: give --cluster-reset-restore-path <snapshot> to restore one (see regente etcd-snapshot ls)")
+	}
+	if s.SnapshotRetention < 1 {
+		fail("--etcd-snapshot-retention %d: keep at least 1 snapshot, or turn scheduled snapshots off with --etcd-disable-snapshots", s.SnapshotRetention)
+	}
+	if _, err := cron.ParseStandard(s.SnapshotScheduleCron); err != nil {
+		fail("--etcd-snapshot-schedule-cron %q is not a cron schedule (%v): use five fields, e.g. \"0 */12 * * *\" for every 12 hours", s.SnapshotScheduleCron, err)
+	}
 
 	if strings.Contains(s.SystemDefaultRegistry, "://") {
 		fail("--system-default-registry %q: give a host[:port][/path] without a scheme, e.g. mirror.example.com:5000", s.SystemDefaultRegistry)

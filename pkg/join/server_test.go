@@ -81,4 +81,3 @@ func TestNodePasswordProtectsTheName(t *testing.T) {
 		t.Errorf("the password must be stored hashed: %v %q", err, secret.Data["hash"])
 	}
 }
-

@@ -28,12 +28,16 @@ import (
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
 	"regente.io/regente/pkg/servicelb"
+	"regente.io/regente/pkg/snapshot"
 	"regente.io/regente/pkg/sysimages"
 )
 
 // Run runs `regente server` until ctx ends or a component fails.
 func Run(ctx context.Context, cfg *config.Server) error {
 	paths := cfg.Paths()
+	if cfg.ClusterReset {
+		return clusterReset(ctx, cfg, paths)
+	}
 	if err := preflight(cfg, paths); err != nil {
 		return err
 	}
@@ -113,6 +117,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
+	}
+	if cfg.DatastoreEndpoint == "" && !cfg.DisableSnapshots {
+		components = append(components, &snapshot.Schedule{DBFile: paths.SQLiteFile, Dir: paths.SnapshotDir, NodeName: nodeName,
+			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention})
 	}
 	if !cfg.DisableHelmController {
 		// Before the deploy controller, which may apply HelmCharts from
@@ -283,4 +291,27 @@ func announce(cfg *config.Server) component.Component {
 			"try", "regente agent --server https://<this server>:"+strconv.Itoa(cfg.HTTPSListenPort)+" --token-file <a copy of it>")
 		return nil
 	})
+}
+
+// clusterReset restores the SQLite datastore from a snapshot and exits: the
+// next start, without --cluster-reset, serves the restored state.
+func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile}
+	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
+		return err
+	}
+	if err := lock.Start(ctx); err != nil {
+		return err
+	}
+	defer lock.Stop(ctx)
+	aside, err := snapshot.RestoreSQLite(cfg.ClusterResetRestorePath, paths.SQLiteFile)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", cfg.ClusterResetRestorePath, err)
+	}
+	logger := klog.FromContext(ctx)
+	if aside != "" {
+		logger.Info("The datastore it replaced is kept", "dir", aside)
+	}
+	logger.Info("Restored the datastore from the snapshot; start regente again without --cluster-reset", "snapshot", cfg.ClusterResetRestorePath, "datastore", paths.SQLiteFile)
+	return nil
 }

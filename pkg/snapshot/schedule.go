@@ -1,0 +1,76 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/component"
+)
+
+// ScheduledPrefix starts the names of scheduled snapshots; only those are
+// pruned.
+const ScheduledPrefix = "etcd-snapshot-"
+
+// Schedule takes scheduled snapshots of the SQLite datastore.
+type Schedule struct {
+	component.Runner
+	DBFile    string
+	Dir       string
+	NodeName  string
+	Cron      string
+	Retention int
+}
+
+var (
+	_ component.Component = (*Schedule)(nil)
+	_ component.Failer    = (*Schedule)(nil)
+)
+
+// Name implements component.Component.
+func (s *Schedule) Name() string { return "snapshots" }
+
+// Init implements component.Component.
+func (s *Schedule) Init(context.Context) error {
+	_, err := cron.ParseStandard(s.Cron)
+	return err
+}
+
+// Start takes snapshots on the schedule until Stop. A failed snapshot is
+// logged and the next one still happens.
+func (s *Schedule) Start(ctx context.Context) error {
+	schedule, err := cron.ParseStandard(s.Cron)
+	if err != nil {
+		return fmt.Errorf("--etcd-snapshot-schedule-cron: %w", err)
+	}
+	logger := klog.FromContext(ctx).WithValues("component", s.Name())
+	return s.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
+		return func() error {
+			for {
+				next := schedule.Next(time.Now())
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Until(next)):
+				}
+				name := ScheduledPrefix + s.NodeName + "-" + strconv.FormatInt(time.Now().Unix(), 10)
+				begin := time.Now()
+				info, err := SaveSQLite(s.DBFile, s.Dir, name)
+				if err != nil {
+					logger.Error(err, "Scheduled snapshot failed; the next one runs on schedule")
+					continue
+				}
+				logger.Info("Saved a scheduled snapshot", "name", name, "dir", s.Dir, "bytes", info.Size, "took", time.Since(begin).Round(time.Millisecond))
+				if deleted, err := Prune(s.Dir, ScheduledPrefix, s.Retention); err != nil {
+					logger.Error(err, "Cannot prune old snapshots")
+				} else if len(deleted) > 0 {
+					logger.Info("Pruned old snapshots", "deleted", deleted, "kept", s.Retention)
+				}
+			}
+		}, nil
+	})
+}

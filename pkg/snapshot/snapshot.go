@@ -1,0 +1,279 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Info is a snapshot's sidecar: what the checksum covers.
+type Info struct {
+	Name    string    `json:"name"`
+	Kind    string    `json:"kind"` // "sqlite"
+	Size    int64     `json:"size"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+const sqliteHeader = "SQLite format 3\x00"
+
+// SaveSQLite copies the database dbFile into dir as <name>.db with its
+// sidecar, and returns the sidecar.
+func SaveSQLite(dbFile, dir, name string) (*Info, error) {
+	if strings.ContainsAny(name, "/\\") || name == "" || strings.HasPrefix(name, ".") {
+		return nil, fmt.Errorf("snapshot name %q: use letters, digits, dashes and dots, not a path", name)
+	}
+	if _, err := os.Stat(dbFile); err != nil {
+		return nil, fmt.Errorf("the SQLite datastore %s: %w (is this a server's --data-dir?)", dbFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the snapshot dir: %w", err)
+	}
+	out := filepath.Join(dir, name+".db")
+	if _, err := os.Stat(out); err == nil {
+		return nil, fmt.Errorf("snapshot %s exists: pick another --name", out)
+	}
+	tmp := out + ".partial"
+	os.Remove(tmp)
+	if err := backup(dbFile, tmp); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	info, err := describe(tmp, name)
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	sidecar, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(out+".json", append(sidecar, '\n'), 0o600); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("write the snapshot's checksum: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return nil, fmt.Errorf("finish the snapshot: %w", err)
+	}
+	return info, nil
+}
+
+// backup runs SQLite's online backup from src to the new file dst in one
+// step: a single read transaction, so the copy is consistent while kine
+// keeps writing.
+func backup(src, dst string) error {
+	drv := &sqlite3.SQLiteDriver{}
+	srcConn, err := drv.Open("file:" + src + "?_busy_timeout=30000")
+	if err != nil {
+		return fmt.Errorf("open the datastore %s: %w", src, err)
+	}
+	defer srcConn.Close()
+	dstConn, err := drv.Open("file:" + dst)
+	if err != nil {
+		return fmt.Errorf("create the snapshot %s: %w", dst, err)
+	}
+	defer dstConn.Close()
+	b, err := dstConn.(*sqlite3.SQLiteConn).Backup("main", srcConn.(*sqlite3.SQLiteConn), "main")
+	if err != nil {
+		return fmt.Errorf("start the backup: %w", err)
+	}
+	if _, err := b.Step(-1); err != nil {
+		b.Finish()
+		return fmt.Errorf("copy the datastore: %w", err)
+	}
+	if err := b.Finish(); err != nil {
+		return fmt.Errorf("finish the backup: %w", err)
+	}
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func describe(file, name string) (*Info, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, fmt.Errorf("checksum %s: %w", file, err)
+	}
+	return &Info{Name: name, Kind: "sqlite", Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Created: time.Now().UTC()}, nil
+}
+
+// List returns the snapshots in dir, newest first.
+func List(dir string) ([]Info, error) {
+	sidecars, err := filepath.Glob(filepath.Join(dir, "*.db.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, s := range sidecars {
+		var info Info
+		if b, err := os.ReadFile(s); err != nil || json.Unmarshal(b, &info) != nil {
+			continue
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b Info) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// Delete removes the named snapshot and its sidecar.
+func Delete(dir, name string) error {
+	file := filepath.Join(dir, strings.TrimSuffix(name, ".db")+".db")
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("snapshot %s: %w (see etcd-snapshot ls)", name, err)
+	}
+	return errors.Join(os.Remove(file), os.Remove(file+".json"))
+}
+
+// Prune keeps the newest keep snapshots whose names start with prefix and
+// deletes the rest; it returns the names it deleted.
+func Prune(dir, prefix string, keep int) ([]string, error) {
+	all, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	kept := 0
+	for _, s := range all {
+		if !strings.HasPrefix(s.Name, prefix) {
+			continue
+		}
+		if kept < keep {
+			kept++
+			continue
+		}
+		if err := Delete(dir, s.Name); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, s.Name)
+	}
+	return deleted, nil
+}
+
+// Verify checks that file is a whole, intact snapshot of a kine SQLite
+// datastore: its sidecar's checksum and size, the SQLite header, SQLite's
+// integrity check and the kine table.
+func Verify(file string) error {
+	b, err := os.ReadFile(file + ".json")
+	if err != nil {
+		return fmt.Errorf("snapshot %s has no checksum file %s.json (%v): it is not a regente snapshot, or it was copied without it", file, file, err)
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return fmt.Errorf("checksum file %s.json is damaged: %w", file, err)
+	}
+	got, err := describe(file, info.Name)
+	if err != nil {
+		return err
+	}
+	if got.Size != info.Size || got.SHA256 != info.SHA256 {
+		return fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s..., its checksum file says %d bytes with %s...",
+			file, got.Size, got.SHA256[:12], info.Size, info.SHA256[:12])
+	}
+	header := make([]byte, len(sqliteHeader))
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	_, err = io.ReadFull(f, header)
+	f.Close()
+	if err != nil || string(header) != sqliteHeader {
+		return fmt.Errorf("snapshot %s is not an SQLite database", file)
+	}
+	conn, err := (&sqlite3.SQLiteDriver{}).Open("file:" + file + "?mode=ro")
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", file, err)
+	}
+	defer conn.Close()
+	for _, check := range []struct{ query, want, fail string }{
+		{"PRAGMA integrity_check", "ok", "fails SQLite's integrity check"},
+		{"SELECT count(*) FROM sqlite_master WHERE type='table' AND name='kine'", "1", "is not a kine datastore (no kine table)"},
+	} {
+		got, err := queryOne(conn, check.query)
+		if err != nil || got != check.want {
+			return fmt.Errorf("snapshot %s %s (%s: %q, %v)", file, check.fail, check.query, got, err)
+		}
+	}
+	return nil
+}
+
+func queryOne(conn driver.Conn, query string) (string, error) {
+	rows, err := conn.(*sqlite3.SQLiteConn).Query(query, nil)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err != nil {
+		return "", err
+	}
+	return fmt.Sprint(dest[0]), nil
+}
+
+// RestoreSQLite verifies snapshot and makes it the datastore dbFile. The
+// database it replaces (with its WAL) is moved to a dir beside it, never
+// deleted; that dir is returned.
+func RestoreSQLite(snapshotFile, dbFile string) (string, error) {
+	if err := Verify(snapshotFile); err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(dbFile)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	aside := filepath.Join(dir, "old-"+time.Now().UTC().Format("20060102T150405Z"))
+	moved := false
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if _, err := os.Stat(dbFile + suffix); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(aside, 0o700); err != nil {
+			return "", err
+		}
+		if err := os.Rename(dbFile+suffix, filepath.Join(aside, filepath.Base(dbFile)+suffix)); err != nil {
+			return "", fmt.Errorf("keep the current datastore aside: %w", err)
+		}
+		moved = true
+	}
+	if !moved {
+		aside = ""
+	}
+	in, err := os.Open(snapshotFile)
+	if err != nil {
+		return aside, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dbFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return aside, fmt.Errorf("restore into %s: %w", dbFile, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return aside, fmt.Errorf("restore into %s: %w", dbFile, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return aside, err
+	}
+	return aside, out.Close()
+}
