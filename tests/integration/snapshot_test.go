@@ -52,6 +52,7 @@ func TestSnapshotRestore(t *testing.T) {
 	before := acked.Load()
 	snapshots := filepath.Join(s.dataDir, "server", "db", "snapshots")
 	out, err := exec.Command(bin, "etcd-snapshot", "save", "--data-dir", s.dataDir, "--name", "under-load").CombinedOutput()
+	time.Sleep(time.Second) // writes go on after the snapshot, too
 	stopWriter()
 	wg.Wait()
 	if err != nil {
@@ -62,6 +63,11 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Errorf("etcd-snapshot ls: %v\n%s", err, out)
 	}
 	snap := filepath.Join(snapshots, "under-load.db")
+	// One server per host: the controller-manager's and scheduler's ports
+	// are fixed.
+	if code, _ := s.stop(); code != 0 {
+		t.Fatalf("stop exit code %d", code)
+	}
 
 	// Damaged or foreign snapshots are refused, and nothing is replaced.
 	truncated := filepath.Join(t.TempDir(), "truncated.db")
@@ -99,9 +105,6 @@ func TestSnapshotRestore(t *testing.T) {
 	t.Logf("restored %d ConfigMaps; all %d acknowledged before the snapshot are there", len(list.Items), before)
 
 	// Restoring over an existing datastore keeps the old one aside.
-	if code, _ := s.stop(); code != 0 {
-		t.Fatalf("stop exit code %d", code)
-	}
 	if out, err := exec.Command(bin, append(s.args, "--cluster-reset", "--cluster-reset-restore-path", snap)...).CombinedOutput(); err != nil {
 		t.Fatalf("restore over the old datastore: %v\n%s", err, out)
 	}
