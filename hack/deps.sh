@@ -7,9 +7,10 @@
 #   nftables        nft, for kube-proxy's and flannel's nftables mode
 #   iproute2        ip, which the tests use to inspect links
 #   busybox-static  the test images' userland
-#   util-linux, procps  mount (read-only data-dir test), pgrep/pkill
+#   util-linux, procps  mount (read-only data-dir test), pgrep/pkill, nsenter/unshare
+#   postgresql      the shared-datastore test's database (the test starts its own)
 set -euo pipefail
-packages=(libc6-dev libseccomp-dev iptables conntrack nftables iproute2 busybox-static util-linux procps)
+packages=(libc6-dev libseccomp-dev iptables conntrack nftables iproute2 busybox-static util-linux procps postgresql)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -24,6 +24,7 @@ type Server struct {
 	Token                     string   // --token; "" means the token file's, or a new one
 	TokenFile                 string   // --token-file
 	AgentToken                string   // --agent-token; "" means agents use the server token
+	Server                    string   // --server: an existing server to join (shared datastore)
 	DataDir                   string   // --data-dir
 	BindAddress               string   // --bind-address
 	HTTPSListenPort           int      // --https-listen-port
@@ -84,6 +85,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Token, "token", s.Token, "Secret that servers and agents join with (default: kept in <data-dir>/server/token, generated on first start)")
 	fs.StringVar(&s.TokenFile, "token-file", s.TokenFile, "File holding --token")
 	fs.StringVar(&s.AgentToken, "agent-token", s.AgentToken, "Secret that only agents join with (default: --token)")
+	fs.StringVar(&s.Server, "server", s.Server, "https URL of an existing server to join as another server (with --token and a shared --datastore-endpoint)")
 	fs.StringVar(&s.BindAddress, "bind-address", s.BindAddress, "IP address the API server listens on")
 	fs.IntVar(&s.HTTPSListenPort, "https-listen-port", s.HTTPSListenPort, "Port the API server listens on")
 	fs.StringVar(&s.AdvertiseAddress, "advertise-address", s.AdvertiseAddress, "IP address the API server advertises to the cluster (default: the first node IP)")

@@ -92,6 +92,16 @@ func (s *Server) Validate() error {
 
 	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
 
+	if s.Server != "" {
+		switch u, err := url.Parse(s.Server); {
+		case err != nil || u.Host == "" || u.Scheme != "https":
+			fail("--server %q must be the https URL of an existing server, e.g. https://192.168.1.10:6443", s.Server)
+		case s.DatastoreEndpoint == "":
+			fail("--server joins servers that share a datastore: give the same --datastore-endpoint (postgres://, mysql://) as the first server (embedded etcd is not built yet)")
+		case s.Token == "" && s.TokenFile == "":
+			fail("--server needs the server token: give --token or --token-file with the content of <data-dir>/server/token on the first server")
+		}
+	}
 	switch {
 	case s.ClusterResetRestorePath != "" && !s.ClusterReset:
 		fail("--cluster-reset-restore-path needs --cluster-reset: restoring replaces the datastore, so say so with both flags")

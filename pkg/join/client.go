@@ -57,18 +57,31 @@ func Join(ctx context.Context, cfg ClientConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var res *Result
+	err = retrying(ctx, cfg.ServerURL, func() error {
+		var err error
+		res, err = joinOnce(ctx, cfg, password)
+		return err
+	})
+	return res, err
+}
+
+// retrying runs attempt until it succeeds, is refused, or ctx ends; other
+// failures (an unreachable or starting server) are retried with back-off
+// and a log line that says so.
+func retrying(ctx context.Context, serverURL string, attempt func() error) error {
 	logger := klog.FromContext(ctx)
 	delay := time.Second
 	for {
-		res, err := joinOnce(ctx, cfg, password)
+		err := attempt()
 		var refused *refusedError
 		if err == nil || errors.As(err, &refused) || ctx.Err() != nil {
-			return res, err
+			return err
 		}
-		logger.Info("Cannot join the server yet; retrying", "server", cfg.ServerURL, "in", delay, "reason", err.Error())
+		logger.Info("Cannot join the server yet; retrying", "server", serverURL, "in", delay, "reason", err.Error())
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 30*time.Second)
@@ -79,10 +92,6 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 	ca, err := serverCA(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, &refusedError{"the server's CA is not a PEM certificate"}
 	}
 	csrs, err := certs.NodeCSRs(cfg.TLSDir)
 	if err != nil {
@@ -95,47 +104,9 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 	for role, csr := range csrs {
 		req.CSRs[role] = string(csr)
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.ServerURL+PathJoin, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(httpReq)
-	if err != nil {
-		var unknownAuthority x509.UnknownAuthorityError
-		var hostname x509.HostnameError
-		switch {
-		case errors.As(err, &unknownAuthority):
-			return nil, &refusedError{fmt.Sprintf("the server at %s presents a certificate its own CA did not sign: %v", cfg.ServerURL, err)}
-		case errors.As(err, &hostname):
-			return nil, &refusedError{fmt.Sprintf("the server's certificate is not valid for %s: use the server's IP or a name in its certificate, or add that name with --tls-san on the server (%v)", cfg.ServerURL, err)}
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e Error
-		if json.Unmarshal(data, &e) != nil || e.Message == "" {
-			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
-		}
-		if resp.Header.Get(RefusedHeader) == "" {
-			// Not the join service's answer: a server still starting.
-			return nil, fmt.Errorf("the server is not ready to take joins: %s", e.Message)
-		}
-		return nil, &refusedError{fmt.Sprintf("the server refused the join: %s", e.Message)}
-	}
 	var out Response
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("the join response is not valid JSON: %w", err)
+	if err := postJSON(ctx, cfg.ServerURL, ca, PathJoin, req, &out); err != nil {
+		return nil, err
 	}
 	issued := map[certs.NodeRole][]byte{}
 	for role, cert := range out.Certificates {
@@ -146,6 +117,58 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 		return nil, &refusedError{err.Error()}
 	}
 	return &Result{PKI: pki, Cluster: out.Cluster, Servers: out.Servers}, nil
+}
+
+// postJSON posts in to the join service at path over TLS pinned to ca and
+// decodes the answer into out. A refusal by the join service is a
+// *refusedError; anything else may be retried.
+func postJSON(ctx context.Context, serverURL string, ca []byte, path string, in, out any) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return &refusedError{"the server's CA is not a PEM certificate"}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, serverURL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(httpReq)
+	if err != nil {
+		var unknownAuthority x509.UnknownAuthorityError
+		var hostname x509.HostnameError
+		switch {
+		case errors.As(err, &unknownAuthority):
+			return &refusedError{fmt.Sprintf("the server at %s presents a certificate its own CA did not sign: %v", serverURL, err)}
+		case errors.As(err, &hostname):
+			return &refusedError{fmt.Sprintf("the server's certificate is not valid for %s: use the server's IP or a name in its certificate, or add that name with --tls-san on the server (%v)", serverURL, err)}
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e Error
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
+		}
+		if resp.Header.Get(RefusedHeader) == "" {
+			// Not the join service's answer: a server still starting.
+			return fmt.Errorf("the server is not ready to take joins: %s", e.Message)
+		}
+		return &refusedError{fmt.Sprintf("the server refused the join: %s", e.Message)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("the join response is not valid JSON: %w", err)
+	}
+	return nil
 }
 
 // serverCA fetches the server CA and checks it against the token's hash.

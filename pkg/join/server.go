@@ -69,8 +69,9 @@ func (s *Server) SetSecrets(server, agent string) {
 // Handlers returns the endpoints by path, for the API server's mux.
 func (s *Server) Handlers() map[string]http.Handler {
 	return map[string]http.Handler{
-		PathCACerts: http.HandlerFunc(s.caCerts),
-		PathJoin:    http.HandlerFunc(s.join),
+		PathCACerts:   http.HandlerFunc(s.caCerts),
+		PathJoin:      http.HandlerFunc(s.join),
+		PathBootstrap: http.HandlerFunc(s.bootstrap),
 	}
 }
 
@@ -106,23 +107,29 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	logger := klog.FromContext(r.Context()).WithValues("component", "join", "remote", r.RemoteAddr)
 	resp, req, err := s.handle(r)
 	if err != nil {
-		status := http.StatusInternalServerError
-		var ref *refusal
-		if errors.As(err, &ref) {
-			status = ref.status
-		}
 		logger.Info("Join refused", "node", req.NodeName, "reason", err.Error())
-		w.Header().Set("Content-Type", "application/json")
-		if status < 500 {
-			w.Header().Set(RefusedHeader, "true")
-		}
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
+		writeRefusal(w, err)
 		return
 	}
 	logger.Info("Node joined", "node", req.NodeName, "ips", req.NodeIPs)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// writeRefusal answers with err's status and message; refusals by the
+// join service (not server errors) carry RefusedHeader.
+func writeRefusal(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var ref *refusal
+	if errors.As(err, &ref) {
+		status = ref.status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status < 500 {
+		w.Header().Set(RefusedHeader, "true")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
 }
 
 func (s *Server) handle(r *http.Request) (*Response, Request, error) {

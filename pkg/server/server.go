@@ -82,6 +82,9 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	// certificates or the datastore touch the data dir.
 	components := []component.Component{
 		&datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile},
+		component.Func("join-server", func(ctx context.Context) error {
+			return joinCluster(ctx, cfg, paths)
+		}),
 		component.Func("certs", func(ctx context.Context) error {
 			return ensureCredentials(ctx, cfg, paths, nodeName, nodeIPs, creds)
 		}),
@@ -314,4 +317,22 @@ func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths) e
 	}
 	logger.Info("Restored the datastore from the snapshot; start regente again without --cluster-reset", "snapshot", cfg.ClusterResetRestorePath, "datastore", paths.SQLiteFile)
 	return nil
+}
+
+// joinCluster fetches the cluster's CAs and keys from --server before this
+// server issues its own certificates from them.
+func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+	if cfg.Server == "" {
+		return nil
+	}
+	raw, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	if err != nil {
+		return err
+	}
+	token, err := join.ParseToken(raw)
+	if err != nil {
+		return fmt.Errorf("--token: %w", err)
+	}
+	klog.FromContext(ctx).Info("Joining the cluster as a server", "server", cfg.Server)
+	return join.FetchBootstrap(ctx, cfg.Server, token, paths.TLSDir)
 }

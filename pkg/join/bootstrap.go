@@ -1,0 +1,127 @@
+package join
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/atomicfile"
+)
+
+// PathBootstrap is where another server, holding the server token, fetches
+// the cluster's CAs and keys, so that every server issues and trusts the
+// same certificates and service account tokens.
+const PathBootstrap = "/v1-regente/bootstrap"
+
+// bootstrapFiles are the files of the TLS dir every server shares.
+var bootstrapFiles = []string{
+	"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
+	"request-header-ca.crt", "request-header-ca.key", "service.key",
+}
+
+// BootstrapRequest is what a joining server posts to PathBootstrap.
+type BootstrapRequest struct {
+	Token string `json:"token"`
+}
+
+// BootstrapResponse holds the shared files by name.
+type BootstrapResponse struct {
+	Files map[string][]byte `json:"files"`
+}
+
+func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
+	logger := klog.FromContext(r.Context()).WithValues("component", "join", "remote", r.RemoteAddr)
+	resp, err := s.handleBootstrap(r)
+	if err != nil {
+		writeRefusal(w, err)
+		logger.Info("Server join refused", "reason", err.Error())
+		return
+	}
+	logger.Info("Sent the cluster's CAs to a joining server")
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
+	if r.Method != http.MethodPost {
+		return nil, refuse(http.StatusMethodNotAllowed, "use POST")
+	}
+	var req BootstrapRequest
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxRequest)).Decode(&req); err != nil {
+		return nil, refuse(http.StatusBadRequest, "the request is not valid JSON: %v", err)
+	}
+	t, err := ParseToken(req.Token)
+	if err != nil {
+		return nil, refuse(http.StatusUnauthorized, "%v", err)
+	}
+	s.mu.RLock()
+	server := s.secrets[0]
+	s.mu.RUnlock()
+	if t.Kind != KindServer || !equal(t.Secret, server) {
+		return nil, refuse(http.StatusUnauthorized, "only the server token (K10<hash>::server:<secret>, in <data-dir>/server/token) lets a server join: agent and bootstrap tokens do not carry the cluster's keys")
+	}
+	resp := &BootstrapResponse{Files: map[string][]byte{}}
+	for _, name := range bootstrapFiles {
+		b, err := os.ReadFile(filepath.Join(s.cfg.CADir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		resp.Files[name] = b
+	}
+	return resp, nil
+}
+
+// FetchBootstrap gets the cluster's CAs and keys from the server at
+// serverURL for a joining server and writes them into tlsDir (keys 0600).
+// A tlsDir that already holds a server CA must hold the one the token
+// pins: a data dir never changes cluster.
+func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir string) error {
+	if u, err := url.Parse(serverURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--server %q must be an https:// URL, e.g. https://192.168.1.10:6443", serverURL)
+	}
+	if token.Kind != KindServer || token.CAHash == "" {
+		return fmt.Errorf("a joining server needs the full server token, K10<hash>::server:<secret>, from <data-dir>/server/token on a server")
+	}
+	if b, err := os.ReadFile(filepath.Join(tlsDir, "server-ca.crt")); err == nil {
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != token.CAHash {
+			return fmt.Errorf("%s holds another cluster's CA than the token's: this data dir belongs to another cluster; use a fresh --data-dir to join this one", tlsDir)
+		}
+		return nil // joined before: the files are here
+	}
+	var resp BootstrapResponse
+	err := retrying(ctx, serverURL, func() error {
+		ca, err := serverCA(ctx, ClientConfig{ServerURL: serverURL, Token: token, TLSDir: tlsDir})
+		if err != nil {
+			return err
+		}
+		return postJSON(ctx, serverURL, ca, PathBootstrap, BootstrapRequest{Token: token.Credential()}, &resp)
+	})
+	if err != nil {
+		return fmt.Errorf("join %s as a server: %w", serverURL, err)
+	}
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		return err
+	}
+	var files []atomicfile.File
+	for _, name := range bootstrapFiles {
+		data, ok := resp.Files[name]
+		if !ok {
+			return fmt.Errorf("join %s as a server: the server sent no %s", serverURL, name)
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Ext(name) == ".key" {
+			mode = 0o600
+		}
+		files = append(files, atomicfile.File{Path: filepath.Join(tlsDir, name), Data: data, Mode: mode})
+	}
+	return atomicfile.Write(files...)
+}
