@@ -22,13 +22,9 @@ import (
 // its components reaching the servers through the local load balancer.
 func Run(ctx context.Context, cfg *config.Agent) error {
 	logger := klog.FromContext(ctx)
-	raw, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	token, err := join.LoadToken(cfg.Token, cfg.TokenFile)
 	if err != nil {
 		return err
-	}
-	token, err := join.ParseToken(raw)
-	if err != nil {
-		return fmt.Errorf("--token: %w", err)
 	}
 	nodeIPs, err := NodeIPs(cfg.Node)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
+
+	"regente.io/regente/pkg/config"
 )
 
 // tokenPrefix marks a full token, as in k3s's K10 tokens.
@@ -84,6 +86,20 @@ func ParseToken(s string) (Token, error) {
 	}
 	if t.Secret == "" {
 		return Token{}, fmt.Errorf("token %s: the secret is empty", redact(s))
+	}
+	return t, nil
+}
+
+// LoadToken parses --token, or the content of --token-file when --token
+// is empty.
+func LoadToken(token, tokenFile string) (Token, error) {
+	raw, err := config.ReadToken(token, tokenFile)
+	if err != nil {
+		return Token{}, err
+	}
+	t, err := ParseToken(raw)
+	if err != nil {
+		return Token{}, fmt.Errorf("--token: %w", err)
 	}
 	return t, nil
 }

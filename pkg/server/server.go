@@ -325,13 +325,9 @@ func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) er
 	if cfg.Server == "" {
 		return nil
 	}
-	raw, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	token, err := join.LoadToken(cfg.Token, cfg.TokenFile)
 	if err != nil {
 		return err
-	}
-	token, err := join.ParseToken(raw)
-	if err != nil {
-		return fmt.Errorf("--token: %w", err)
 	}
 	klog.FromContext(ctx).Info("Joining the cluster as a server", "server", cfg.Server)
 	return join.FetchBootstrap(ctx, cfg.Server, token, paths.TLSDir)

@@ -122,14 +122,7 @@ func TestServersOnPostgres(t *testing.T) {
 	}
 	c := &mnCluster{t: t, bin: bin, kubeconfig: filepath.Join(root, "kubeconfig")}
 	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				if n.Log != nil {
-					os.WriteFile(filepath.Join(os.TempDir(), "regente-ha-"+n.Name+".log"), []byte(n.Log.String()), 0o600)
-				}
-			}
-			t.Logf("node logs: %s/regente-ha-*.log", os.TempDir())
-		}
+		saveLogsOnFailure(t, "ha", nodes)
 		for _, n := range []*nscluster.Node{a1, s2, s1} {
 			n.Stop(30 * time.Second)
 		}

@@ -119,14 +119,7 @@ func newCluster(t *testing.T, bin string, images map[string][]byte, network nscl
 	}
 	c.server, c.agents = nodes[0], nodes[1:]
 	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				if n.Log != nil {
-					os.WriteFile(filepath.Join(os.TempDir(), "regente-multinode-"+n.Name+".log"), []byte(n.Log.String()), 0o600)
-				}
-			}
-			t.Logf("node logs: %s/regente-multinode-*.log", os.TempDir())
-		}
+		saveLogsOnFailure(t, "multinode", nodes)
 		// Agents first: their pods talk to the server as they stop.
 		for _, n := range append(c.agents, c.server) {
 			c.stop(n)
@@ -548,6 +541,20 @@ func TestDedicatedControlPlane(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// saveLogsOnFailure writes the nodes' logs to the temp dir when t failed,
+// since they are too long for the test output.
+func saveLogsOnFailure(t *testing.T, prefix string, nodes []*nscluster.Node) {
+	if !t.Failed() {
+		return
+	}
+	for _, n := range nodes {
+		if n.Log != nil {
+			os.WriteFile(filepath.Join(os.TempDir(), "regente-"+prefix+"-"+n.Name+".log"), []byte(n.Log.String()), 0o600)
+		}
+	}
+	t.Logf("node logs: %s/regente-%s-*.log", os.TempDir(), prefix)
 }
 
 // runWithTimeout runs cmd and returns its combined output; a process still
