@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -154,13 +155,19 @@ spec:
 			}
 			return nil
 		})
-		// The kubelet swaps the dead container while it restarts: retry.
-		eventually(t, 60*time.Second, "logs of the previous crash", func() error {
-			out, err := s.kubectlErr("logs", "crasher", "--previous")
-			if err != nil || !strings.Contains(out, "crashing") {
-				return fmt.Errorf("%q %v", out, err)
+		// The kubelet swaps (and garbage-collects) dead containers while
+		// it restarts them, so the "previous" one can be gone for a moment:
+		// a crash's output through either view counts.
+		eventually(t, 90*time.Second, "logs of a crash", func() error {
+			var seen []string
+			for _, args := range [][]string{{"logs", "crasher", "--previous"}, {"logs", "crasher"}} {
+				out, err := s.kubectlErr(args...)
+				if err == nil && strings.Contains(out, "crashing") {
+					return nil
+				}
+				seen = append(seen, fmt.Sprintf("%v: %q %v", args, out, err))
 			}
-			return nil
+			return errors.New(strings.Join(seen, "; "))
 		})
 	})
 }
