@@ -32,6 +32,9 @@ type Config struct {
 	ServiceCIDR      string
 	ClusterDomain    string
 	EtcdServers      string
+	// EtcdTLS is set when EtcdServers is embedded etcd: the apiserver
+	// authenticates with the etcd client certificate.
+	EtcdTLS *EtcdTLS
 	PKI              *certs.PKI
 	// ConfigDir holds files generated for the apiserver (authentication config).
 	ConfigDir string
@@ -43,6 +46,9 @@ type Config struct {
 	// own.
 	Handlers map[string]http.Handler
 }
+
+// EtcdTLS names the files of the apiserver's etcd client.
+type EtcdTLS struct{ CAFile, CertFile, KeyFile string }
 
 // APIServer is the kube-apiserver component.
 type APIServer struct {
@@ -86,6 +92,14 @@ func (a *APIServer) authnFile() string {
 }
 
 func (a *APIServer) defaultArgs(authnFile string) []string {
+	args := a.baseArgs(authnFile)
+	if t := a.cfg.EtcdTLS; t != nil {
+		args = append(args, "--etcd-cafile="+t.CAFile, "--etcd-certfile="+t.CertFile, "--etcd-keyfile="+t.KeyFile)
+	}
+	return args
+}
+
+func (a *APIServer) baseArgs(authnFile string) []string {
 	p := a.cfg.PKI
 	issuer := "https://kubernetes.default.svc." + a.cfg.ClusterDomain
 	return []string{

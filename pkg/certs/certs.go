@@ -61,6 +61,9 @@ type PKI struct {
 	APIServerKubelet  KeyPair // "client-kube-apiserver": apiserver -> kubelet
 	AuthProxy         KeyPair // "client-auth-proxy": signed by RequestHeaderCA
 	Supervisor        KeyPair // "client-supervisor": regente's own controllers
+	EtcdCA            KeyPair // "etcd-ca": signs embedded etcd's serving, peer and client certs
+	EtcdServer        KeyPair // "serving-etcd": etcd's client and peer listeners (server and client auth)
+	EtcdClient        KeyPair // "client-etcd": the apiserver and regente to etcd
 	// Changed lists, for logging, what this call created or re-issued.
 	Changed []string
 }
@@ -124,7 +127,10 @@ type leafSpec struct {
 	cn    string
 	orgs  []string
 	usage x509.ExtKeyUsage
-	dns   []string
+	// alsoClient adds client auth to a serving cert: etcd peers dial each
+	// other with the certificate they serve with.
+	alsoClient bool
+	dns        []string
 	ips   []net.IP
 }
 
@@ -135,11 +141,18 @@ func (s leafSpec) template(now time.Time) *x509.Certificate {
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(leafValidity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{s.usage},
+		ExtKeyUsage:           s.usages(),
 		BasicConstraintsValid: true,
 		DNSNames:              s.dns,
 		IPAddresses:           s.ips,
 	}
+}
+
+func (s leafSpec) usages() []x509.ExtKeyUsage {
+	if s.alsoClient {
+		return []x509.ExtKeyUsage{s.usage, x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{s.usage}
 }
 
 // ensurer carries one Ensure run; now is read once so every decision and
@@ -170,6 +183,9 @@ func Layout(dir string) *PKI {
 		APIServerKubelet:  pair(dir, "client-kube-apiserver"),
 		AuthProxy:         pair(dir, "client-auth-proxy"),
 		Supervisor:        pair(dir, "client-supervisor"),
+		EtcdCA:            pair(dir, "etcd-ca"),
+		EtcdServer:        pair(dir, "serving-etcd"),
+		EtcdClient:        pair(dir, "client-etcd"),
 	}
 }
 
@@ -188,19 +204,22 @@ func Ensure(o Options) (*PKI, error) {
 	}
 	e := &ensurer{dir: o.Dir, now: now()}
 	p := Layout(o.Dir)
-	var cas [3]*authority
-	for i, name := range []string{"server-ca", "client-ca", "request-header-ca"} {
+	var cas [4]*authority
+	for i, name := range []string{"server-ca", "client-ca", "request-header-ca", "etcd-ca"} {
 		ca, err := e.ensureCA(name)
 		if err != nil {
 			return nil, err
 		}
 		cas[i] = ca
 	}
-	serverCA, clientCA, rhCA := cas[0], cas[1], cas[2]
+	serverCA, clientCA, rhCA, etcdCA := cas[0], cas[1], cas[2], cas[3]
 	if err := e.ensureServiceKey(p.ServiceAccountKey); err != nil {
 		return nil, err
 	}
 	dns, ips := ServingSANs(o)
+	// etcd is reached only on loopback and the node's addresses, never
+	// through --tls-san names.
+	etcdDNS, etcdIPs := normalizeSANs([]string{o.Hostname, "localhost"}, append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, o.NodeIPs...))
 	client, masters := x509.ExtKeyUsageClientAuth, []string{"system:masters"}
 	leaves := []leafSpec{
 		{name: "serving-kube-apiserver", ca: serverCA, cn: "kube-apiserver", usage: x509.ExtKeyUsageServerAuth, dns: dns, ips: ips},
@@ -210,6 +229,10 @@ func Ensure(o Options) (*PKI, error) {
 		{name: "client-kube-apiserver", ca: clientCA, cn: "system:kube-apiserver-kubelet-client", orgs: masters, usage: client},
 		{name: "client-auth-proxy", ca: rhCA, cn: "system:auth-proxy", usage: client},
 		{name: "client-supervisor", ca: clientCA, cn: "system:regente-supervisor", orgs: masters, usage: client},
+		// Every server gets etcd certificates, so that --cluster-init can
+		// later turn a SQLite server into the first etcd member.
+		{name: "serving-etcd", ca: etcdCA, cn: "etcd", usage: x509.ExtKeyUsageServerAuth, alsoClient: true, dns: etcdDNS, ips: etcdIPs},
+		{name: "client-etcd", ca: etcdCA, cn: "etcd-client", usage: client},
 	}
 	for _, l := range leaves {
 		if err := e.ensureLeaf(l); err != nil {
@@ -370,7 +393,7 @@ func (e *ensurer) staleness(s leafSpec, cert *x509.Certificate, key *ecdsa.Priva
 		return reissue("not signed by current %s", s.ca.name)
 	case cert.Subject.CommonName != s.cn || !slices.Equal(cert.Subject.Organization, s.orgs):
 		return reissue("subject changed")
-	case !slices.Equal(cert.ExtKeyUsage, []x509.ExtKeyUsage{s.usage}):
+	case !slices.Equal(cert.ExtKeyUsage, s.usages()):
 		return reissue("extended key usage changed")
 	case e.now.Before(cert.NotBefore):
 		// The clock went backwards past issuance; peers would reject it.

@@ -171,6 +171,8 @@ func leavesOf(p *PKI) []leafCase {
 		{"client-kube-apiserver", p.APIServerKubelet, p.ClientCA, c, "system:kube-apiserver-kubelet-client", m},
 		{"client-auth-proxy", p.AuthProxy, p.RequestHeaderCA, c, "system:auth-proxy", nil},
 		{"client-supervisor", p.Supervisor, p.ClientCA, c, "system:regente-supervisor", m},
+		{"serving-etcd", p.EtcdServer, p.EtcdCA, x509.ExtKeyUsageServerAuth, "etcd", nil},
+		{"client-etcd", p.EtcdClient, p.EtcdCA, c, "etcd-client", nil},
 	}
 }
 
@@ -228,11 +230,11 @@ func TestEnsureFresh(t *testing.T) {
 					t.Errorf("%s mode = %v, want %v", name, st.mode.Perm(), want)
 				}
 			}
-			if len(p.Changed) != 11 || p.Changed[0] != "created server-ca" || p.Changed[3] != "created service.key" {
+			if len(p.Changed) != 14 || p.Changed[0] != "created server-ca" || p.Changed[4] != "created service.key" {
 				t.Errorf("Changed = %q", p.Changed)
 			}
 
-			for _, name := range []string{"server-ca", "client-ca", "request-header-ca"} {
+			for _, name := range []string{"server-ca", "client-ca", "request-header-ca", "etcd-ca"} {
 				ca := loadCert(t, filepath.Join(dir, name+".crt"))
 				wantCN := "regente-" + name + "@1740830400"
 				if !ca.IsCA || ca.Subject.CommonName != wantCN || !ca.NotAfter.Equal(t0.Add(10*365*24*time.Hour)) ||
@@ -260,10 +262,14 @@ func TestEnsureFresh(t *testing.T) {
 				if n := cert.SerialNumber; n.Sign() <= 0 || n.BitLen() > 128 {
 					t.Errorf("%s: serial %v", l.name, n)
 				}
-				// A cert must not pass for the other usage.
+				// A cert must not pass for the other usage, except etcd's,
+				// which its peers also dial out with.
 				other := x509.ExtKeyUsageServerAuth
 				if l.usage == other {
 					other = x509.ExtKeyUsageClientAuth
+				}
+				if l.name == "serving-etcd" {
+					continue
 				}
 				roots := x509.NewCertPool()
 				roots.AddCert(loadCert(t, l.ca.Cert))

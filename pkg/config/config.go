@@ -24,7 +24,9 @@ type Server struct {
 	Token                     string   // --token; "" means the token file's, or a new one
 	TokenFile                 string   // --token-file
 	AgentToken                string   // --agent-token; "" means agents use the server token
-	Server                    string   // --server: an existing server to join (shared datastore)
+	Server                    string   // --server: an existing server to join (embedded etcd or a shared datastore)
+	ClusterInit               bool     // --cluster-init: start a new embedded etcd cluster
+	EtcdArgs                  []string // --etcd-arg; "key=value", etcd config-file keys
 	DataDir                   string   // --data-dir
 	BindAddress               string   // --bind-address
 	HTTPSListenPort           int      // --https-listen-port
@@ -34,7 +36,10 @@ type Server struct {
 	ServiceCIDR               string   // --service-cidr
 	ClusterDNS                string   // --cluster-dns; "" is filled by Complete
 	ClusterDomain             string   // --cluster-domain
-	DatastoreEndpoint         string   // --datastore-endpoint; "" means SQLite
+	DatastoreEndpoint         string   // --datastore-endpoint; "" means SQLite, or embedded etcd
+	DatastoreCAFile           string   // --datastore-cafile
+	DatastoreCertFile         string   // --datastore-certfile
+	DatastoreKeyFile          string   // --datastore-keyfile
 	WriteKubeconfig           string   // --write-kubeconfig
 	WriteKubeconfigMode       string   // --write-kubeconfig-mode, octal
 	KubeAPIServerArgs         []string // --kube-apiserver-arg; "key=value", never comma-split
@@ -85,7 +90,9 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Token, "token", s.Token, "Secret that servers and agents join with (default: kept in <data-dir>/server/token, generated on first start)")
 	fs.StringVar(&s.TokenFile, "token-file", s.TokenFile, "File holding --token")
 	fs.StringVar(&s.AgentToken, "agent-token", s.AgentToken, "Secret that only agents join with (default: --token)")
-	fs.StringVar(&s.Server, "server", s.Server, "https URL of an existing server to join as another server (with --token and a shared --datastore-endpoint)")
+	fs.StringVar(&s.Server, "server", s.Server, "https URL of an existing server to join as another server, with --token: its embedded etcd cluster, or with the same --datastore-endpoint")
+	fs.BoolVar(&s.ClusterInit, "cluster-init", s.ClusterInit, "Keep the datastore in embedded etcd, so that more servers can join with --server (moves existing SQLite data into etcd once)")
+	fs.StringArrayVar(&s.EtcdArgs, "etcd-arg", s.EtcdArgs, "Extra embedded etcd setting as key=value (etcd config-file keys, e.g. quota-backend-bytes=4294967296); repeatable")
 	fs.StringVar(&s.BindAddress, "bind-address", s.BindAddress, "IP address the API server listens on")
 	fs.IntVar(&s.HTTPSListenPort, "https-listen-port", s.HTTPSListenPort, "Port the API server listens on")
 	fs.StringVar(&s.AdvertiseAddress, "advertise-address", s.AdvertiseAddress, "IP address the API server advertises to the cluster (default: the first node IP)")
@@ -95,6 +102,9 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.ClusterDNS, "cluster-dns", s.ClusterDNS, "IP of the cluster DNS service (default: 10th address of --service-cidr, e.g. 10.43.0.10)")
 	fs.StringVar(&s.ClusterDomain, "cluster-domain", s.ClusterDomain, "DNS domain of the cluster")
 	fs.StringVar(&s.DatastoreEndpoint, "datastore-endpoint", s.DatastoreEndpoint, "Datastore URL: postgres://, mysql://, https:// for etcd (default: SQLite in --data-dir)")
+	fs.StringVar(&s.DatastoreCAFile, "datastore-cafile", s.DatastoreCAFile, "CA bundle that verifies the --datastore-endpoint server's certificate")
+	fs.StringVar(&s.DatastoreCertFile, "datastore-certfile", s.DatastoreCertFile, "Client certificate regente presents to the --datastore-endpoint server")
+	fs.StringVar(&s.DatastoreKeyFile, "datastore-keyfile", s.DatastoreKeyFile, "Key of --datastore-certfile")
 	fs.StringVar(&s.WriteKubeconfig, "write-kubeconfig", s.WriteKubeconfig, "Where to write the admin kubeconfig")
 	fs.StringVar(&s.WriteKubeconfigMode, "write-kubeconfig-mode", s.WriteKubeconfigMode, "Octal file mode of the admin kubeconfig, e.g. 0644")
 	fs.StringArrayVar(&s.KubeAPIServerArgs, "kube-apiserver-arg", s.KubeAPIServerArgs, "Extra kube-apiserver flag as key=value; repeatable, never comma-split")
@@ -205,6 +215,7 @@ type Paths struct {
 	StaticDir    string // <data-dir>/server/static: charts HelmCharts name
 	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
 	KineSocket   string // <data-dir>/server/kine.sock
+	EtcdDir      string // <data-dir>/server/db/etcd: the embedded etcd member's data
 	LockFile     string // <data-dir>/server/regente.lock
 	SnapshotDir  string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
 	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
@@ -225,6 +236,7 @@ func (s *Server) Paths() Paths {
 		StaticDir:    filepath.Join(server, "static"),
 		HelmDir:      filepath.Join(server, "helm"),
 		KineSocket:   filepath.Join(server, "kine.sock"),
+		EtcdDir:      filepath.Join(db, "etcd"),
 		LockFile:     filepath.Join(server, "regente.lock"),
 		SnapshotDir:  cmp.Or(s.SnapshotDir, filepath.Join(db, "snapshots")),
 		TokenFile:    filepath.Join(server, "token"),

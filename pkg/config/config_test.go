@@ -98,6 +98,7 @@ func TestPaths(t *testing.T) {
 		ManifestsDir: "/d/server/manifests",
 		StaticDir:    "/d/server/static",
 		HelmDir:      "/d/server/helm",
+		EtcdDir:      "/d/server/db/etcd",
 		SnapshotDir:  "/d/server/db/snapshots",
 		TokenFile:    "/d/server/token",
 		AgentToken:   "/d/server/agent-token",

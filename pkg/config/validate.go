@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -96,19 +97,34 @@ func (s *Server) Validate() error {
 		switch u, err := url.Parse(s.Server); {
 		case err != nil || u.Host == "" || u.Scheme != "https":
 			fail("--server %q must be the https URL of an existing server, e.g. https://192.168.1.10:6443", s.Server)
-		case s.DatastoreEndpoint == "":
-			fail("--server joins servers that share a datastore: give the same --datastore-endpoint (postgres://, mysql://) as the first server (embedded etcd is not built yet)")
+		case s.ClusterInit:
+			fail("--cluster-init starts a new cluster and --server joins an existing one: give only one of them (--server on every server but the first)")
 		case s.Token == "" && s.TokenFile == "":
 			fail("--server needs the server token: give --token or --token-file with the content of <data-dir>/server/token on the first server")
 		}
+	}
+	if s.ClusterInit && s.DatastoreEndpoint != "" {
+		fail("--cluster-init keeps the datastore in embedded etcd, but --datastore-endpoint %s names an external one: give only one of them", RedactEndpoint(s.DatastoreEndpoint))
+	}
+	for flag, file := range map[string]string{"--datastore-cafile": s.DatastoreCAFile, "--datastore-certfile": s.DatastoreCertFile, "--datastore-keyfile": s.DatastoreKeyFile} {
+		switch {
+		case file == "":
+		case s.DatastoreEndpoint == "":
+			fail("%s configures TLS to an external datastore: give --datastore-endpoint too, or drop it (SQLite and embedded etcd use regente's own certificates)", flag)
+		default:
+			if _, err := os.Stat(file); err != nil {
+				fail("%s %s: %v", flag, file, err)
+			}
+		}
+	}
+	if (s.DatastoreCertFile == "") != (s.DatastoreKeyFile == "") {
+		fail("--datastore-certfile and --datastore-keyfile go together: give both, or neither")
 	}
 	switch {
 	case s.ClusterResetRestorePath != "" && !s.ClusterReset:
 		fail("--cluster-reset-restore-path needs --cluster-reset: restoring replaces the datastore, so say so with both flags")
 	case s.ClusterReset && s.DatastoreEndpoint != "":
 		fail("--cluster-reset restores regente's own datastore, not %s: restore that database with its own tools", RedactEndpoint(s.DatastoreEndpoint))
-	case s.ClusterReset && s.ClusterResetRestorePath == "":
-		fail("--cluster-reset on SQLite has no cluster membership to reset: give --cluster-reset-restore-path <snapshot> to restore one (see regente etcd-snapshot ls)")
 	}
 	if s.SnapshotRetention < 1 {
 		fail("--etcd-snapshot-retention %d: keep at least 1 snapshot, or turn scheduled snapshots off with --etcd-disable-snapshots", s.SnapshotRetention)
@@ -255,5 +271,19 @@ func RedactEndpoint(endpoint string) string {
 // SQLite file belongs to one server.
 func (s *Server) SharedDatastore() bool {
 	scheme, _, _ := strings.Cut(s.DatastoreEndpoint, "://")
-	return s.DatastoreEndpoint != "" && !strings.EqualFold(scheme, "sqlite")
+	return s.DatastoreEndpoint != "" && !strings.EqualFold(scheme, "sqlite") || s.EmbeddedEtcd()
+}
+
+// EmbeddedEtcd reports whether the server keeps its data in embedded etcd:
+// it starts or joins an etcd cluster, or it did so before (its data dir
+// holds a member, so a restart needs neither flag).
+func (s *Server) EmbeddedEtcd() bool {
+	if s.DatastoreEndpoint != "" {
+		return false
+	}
+	if s.ClusterInit || s.Server != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(s.Paths().EtcdDir, "member", "wal"))
+	return err == nil
 }

@@ -163,6 +163,33 @@ func TestValidate(t *testing.T) {
 			notWant: []string{"hunter2"},
 		},
 		{
+			name:    "cluster-init with an external datastore",
+			edit:    func(s *Server) { s.ClusterInit, s.DatastoreEndpoint = true, "postgres://u:hunter2@db/k" },
+			want:    []string{"--cluster-init", "u:***@db/k", "only one"},
+			notWant: []string{"hunter2"},
+		},
+		{
+			name: "cluster-init and server",
+			edit: func(s *Server) { s.ClusterInit, s.Server, s.Token = true, "https://10.0.0.1:6443", "t" },
+			want: []string{"--cluster-init starts a new cluster and --server joins"},
+		},
+		{
+			name: "server without a datastore joins embedded etcd",
+			edit: func(s *Server) { s.Server, s.Token = "https://10.0.0.1:6443", "t" },
+		},
+		{
+			name: "datastore TLS without an endpoint",
+			edit: func(s *Server) { s.DatastoreCAFile = "/etc/hostname" },
+			want: []string{"--datastore-cafile configures TLS to an external datastore"},
+		},
+		{
+			name: "datastore cert without key, and a missing CA",
+			edit: func(s *Server) {
+				s.DatastoreEndpoint, s.DatastoreCertFile, s.DatastoreCAFile = "postgres://db/k", "/etc/hostname", "/nonexistent/ca.pem"
+			},
+			want: []string{"--datastore-certfile and --datastore-keyfile go together", "--datastore-cafile /nonexistent/ca.pem"},
+		},
+		{
 			name: "arg without a name",
 			edit: func(s *Server) { s.KubeAPIServerArgs = []string{"=x"}; s.KubeSchedulerArgs = []string{""} },
 			want: []string{`--kube-apiserver-arg "=x": missing the flag name before "="`, `--kube-scheduler-arg ""`},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	"github.com/k3s-io/kine/pkg/endpoint"
+	kinetls "github.com/k3s-io/kine/pkg/tls"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
@@ -25,7 +26,12 @@ type Config struct {
 	SQLiteFile string
 	// Socket is the unix socket path kine listens on.
 	Socket string
+	// TLS secures the connection to an external database.
+	TLS TLS
 }
+
+// TLS names the files of --datastore-cafile, -certfile and -keyfile.
+type TLS struct{ CAFile, CertFile, KeyFile string }
 
 // Kine is the datastore component.
 type Kine struct {
@@ -65,6 +71,7 @@ func (k *Kine) Start(ctx context.Context) error {
 	etcd, err := endpoint.Listen(kctx, endpoint.Config{
 		Listener:            "unix://" + k.cfg.Socket,
 		Endpoint:            k.endpoint(),
+		BackendTLSConfig:    kinetls.Config{CAFile: k.cfg.TLS.CAFile, CertFile: k.cfg.TLS.CertFile, KeyFile: k.cfg.TLS.KeyFile},
 		WaitGroup:           &k.wg,
 		NotifyInterval:      5 * time.Second,
 		EmulatedETCDVersion: "3.6.11",

@@ -24,7 +24,7 @@ const PathBootstrap = "/v1-regente/bootstrap"
 // bootstrapFiles are the files of the TLS dir every server shares.
 var bootstrapFiles = []string{
 	"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
-	"request-header-ca.crt", "request-header-ca.key", "service.key",
+	"request-header-ca.crt", "request-header-ca.key", "etcd-ca.crt", "etcd-ca.key", "service.key",
 }
 
 // BootstrapRequest is what a joining server posts to PathBootstrap.
@@ -35,6 +35,9 @@ type BootstrapRequest struct {
 // BootstrapResponse holds the shared files by name.
 type BootstrapResponse struct {
 	Files map[string][]byte `json:"files"`
+	// EtcdMembers are the client URLs of the embedded etcd cluster, empty
+	// when the server keeps its data elsewhere.
+	EtcdMembers []string `json:"etcdMembers,omitempty"`
 }
 
 func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +79,13 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 		}
 		resp.Files[name] = b
 	}
+	if s.cfg.EtcdMembers != nil {
+		members, err := s.cfg.EtcdMembers(r.Context())
+		if err != nil {
+			return nil, fmt.Errorf("list etcd members: %w", err)
+		}
+		resp.EtcdMembers = members
+	}
 	return resp, nil
 }
 
@@ -97,16 +107,9 @@ func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir s
 		}
 		return nil // joined before: the files are here
 	}
-	var resp BootstrapResponse
-	err := retrying(ctx, serverURL, func() error {
-		ca, err := serverCA(ctx, ClientConfig{ServerURL: serverURL, Token: token, TLSDir: tlsDir})
-		if err != nil {
-			return err
-		}
-		return postJSON(ctx, serverURL, ca, PathBootstrap, BootstrapRequest{Token: token.Credential()}, &resp)
-	})
+	resp, err := fetchBootstrap(ctx, serverURL, token, tlsDir)
 	if err != nil {
-		return fmt.Errorf("join %s as a server: %w", serverURL, err)
+		return err
 	}
 	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 		return err
@@ -124,4 +127,33 @@ func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir s
 		files = append(files, atomicfile.File{Path: filepath.Join(tlsDir, name), Data: data, Mode: mode})
 	}
 	return atomicfile.Write(files...)
+}
+
+func fetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir string) (*BootstrapResponse, error) {
+	var resp BootstrapResponse
+	err := retrying(ctx, serverURL, func() error {
+		ca, err := serverCA(ctx, ClientConfig{ServerURL: serverURL, Token: token, TLSDir: tlsDir})
+		if err != nil {
+			return err
+		}
+		return postJSON(ctx, serverURL, ca, PathBootstrap, BootstrapRequest{Token: token.Credential()}, &resp)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join %s as a server: %w", serverURL, err)
+	}
+	return &resp, nil
+}
+
+// FetchEtcdMembers asks the server at serverURL for the client URLs of its
+// embedded etcd cluster, which a joining server adds itself to.
+func FetchEtcdMembers(ctx context.Context, serverURL string, token Token, tlsDir string) ([]string, error) {
+	resp, err := fetchBootstrap(ctx, serverURL, token, tlsDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.EtcdMembers) == 0 {
+		return nil, fmt.Errorf("the server at %s runs no embedded etcd, so this server cannot join its datastore: "+
+			"restart that server with --cluster-init (its SQLite data moves into etcd), or give every server the same --datastore-endpoint", serverURL)
+	}
+	return resp.EtcdMembers, nil
 }

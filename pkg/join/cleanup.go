@@ -16,11 +16,16 @@ import (
 
 // PasswordCleanup deletes a node's password Secret when its Node is
 // deleted, so that `kubectl delete node` frees the name for a re-installed
-// machine.
+// machine, and runs the other clean-ups a deleted node needs (such as
+// leaving the etcd cluster).
 type PasswordCleanup struct {
 	component.Runner
 	kubeconfig string
+	onDelete   []NodeDeleted
 }
+
+// NodeDeleted cleans up after the named node was deleted.
+type NodeDeleted func(ctx context.Context, nodeName string) error
 
 var (
 	_ component.Component = (*PasswordCleanup)(nil)
@@ -28,8 +33,8 @@ var (
 )
 
 // NewPasswordCleanup returns the component.
-func NewPasswordCleanup(kubeconfig string) *PasswordCleanup {
-	return &PasswordCleanup{kubeconfig: kubeconfig}
+func NewPasswordCleanup(kubeconfig string, onDelete ...NodeDeleted) *PasswordCleanup {
+	return &PasswordCleanup{kubeconfig: kubeconfig, onDelete: onDelete}
 }
 
 // Name implements component.Component.
@@ -56,6 +61,11 @@ func (p *PasswordCleanup) Start(ctx context.Context) error {
 					node, ok := obj.(*corev1.Node)
 					if !ok {
 						return
+					}
+					for _, f := range p.onDelete {
+						if err := f(ctx, node.Name); err != nil {
+							logger.Error(err, "Cannot clean up after a deleted node", "node", node.Name)
+						}
 					}
 					err := client.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, NodePasswordSecret(node.Name), metav1.DeleteOptions{})
 					if err != nil && !apierrors.IsNotFound(err) {

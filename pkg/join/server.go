@@ -35,6 +35,9 @@ type ServerConfig struct {
 	CADir      string // the server's TLS dir
 	Kubeconfig string // reads bootstrap tokens and EndpointSlices, keeps node passwords
 	Cluster    Cluster
+	// EtcdMembers lists the embedded etcd cluster's client URLs for
+	// joining servers; nil when the server runs no etcd.
+	EtcdMembers func(ctx context.Context) ([]string, error)
 }
 
 // Server serves the join endpoints.

@@ -20,8 +20,8 @@ import (
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datadir"
-	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/deploy"
+	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/helmchart"
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/kubeconfig"
@@ -35,21 +35,25 @@ import (
 // Run runs `regente server` until ctx ends or a component fails.
 func Run(ctx context.Context, cfg *config.Server) error {
 	paths := cfg.Paths()
-	if cfg.ClusterReset {
-		return clusterReset(ctx, cfg, paths)
-	}
-	if err := preflight(cfg, paths); err != nil {
-		return err
-	}
 	nodeIPs, err := agent.NodeIPs(cfg.Node)
 	if err != nil {
 		return err
 	}
-	advertise, err := advertiseAddress(cfg, nodeIPs)
+	nodeName, err := agent.NodeName(cfg.Node)
 	if err != nil {
 		return err
 	}
-	nodeName, err := agent.NodeName(cfg.Node)
+	etcdArgs, err := etcd.ParseArgs(cfg.EtcdArgs)
+	if err != nil {
+		return err
+	}
+	if cfg.ClusterReset {
+		return clusterReset(ctx, cfg, paths, nodeName, nodeIPs[0], etcdArgs)
+	}
+	if err := preflight(cfg, paths); err != nil {
+		return err
+	}
+	advertise, err := advertiseAddress(cfg, nodeIPs)
 	if err != nil {
 		return err
 	}
@@ -60,7 +64,9 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
 
+	ds := newDatastore(cfg, paths, nodeName, nodeIPs[0], etcdArgs)
 	joinServer := join.NewServer(join.ServerConfig{
+		EtcdMembers: ds.etcdMembers,
 		CADir:      paths.TLSDir,
 		Kubeconfig: creds.admin,
 		Cluster: join.Cluster{
@@ -71,11 +77,6 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			FlannelBackend:       cfg.FlannelBackend,
 			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
 		},
-	})
-	kine := datastore.New(datastore.Config{
-		Endpoint:   cfg.DatastoreEndpoint,
-		SQLiteFile: paths.SQLiteFile,
-		Socket:     paths.KineSocket,
 	})
 	// Every component's Init (upstream flag parsing among them) runs before
 	// the first Start, so bad input is reported before the lock, the
@@ -91,21 +92,24 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		component.Func("token", func(ctx context.Context) error {
 			return ensureTokens(ctx, cfg, paths, joinServer)
 		}),
-		kine,
+	}
+	components = append(components, ds.components...)
+	components = append(components,
 		apiserver.New(apiserver.Config{
 			BindAddress:      cfg.BindAddress,
 			AdvertiseAddress: advertise,
 			Port:             cfg.HTTPSListenPort,
 			ServiceCIDR:      cfg.ServiceCIDR,
 			ClusterDomain:    cfg.ClusterDomain,
-			EtcdServers:      kine.EtcdServers(),
+			EtcdServers:      ds.servers,
+			EtcdTLS:          ds.tls,
 			PKI:              pki,
 			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 			Handlers:         joinServer.Handlers(),
 		}),
 		clusterRoles(creds.admin),
-		join.NewPasswordCleanup(creds.admin),
+		join.NewPasswordCleanup(creds.admin, ds.onNodeDeleted...),
 		cloudprovider.NewController(creds.admin),
 		announce(cfg),
 		controllermanager.New(controllermanager.Config{
@@ -120,9 +124,9 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}),
-	}
-	if cfg.DatastoreEndpoint == "" && !cfg.DisableSnapshots {
-		components = append(components, &snapshot.Schedule{DBFile: paths.SQLiteFile, Dir: paths.SnapshotDir, NodeName: nodeName,
+	)
+	if ds.snapshot != nil && !cfg.DisableSnapshots {
+		components = append(components, &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
 			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention})
 	}
 	if !cfg.DisableHelmController {
@@ -296,9 +300,10 @@ func announce(cfg *config.Server) component.Component {
 	})
 }
 
-// clusterReset restores the SQLite datastore from a snapshot and exits: the
-// next start, without --cluster-reset, serves the restored state.
-func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+// clusterReset restores the datastore from a snapshot, or with embedded
+// etcd and no snapshot resets the membership to this server alone, and
+// exits: the next start, without --cluster-reset, serves the result.
+func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
 	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile}
 	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
 		return err
@@ -307,11 +312,17 @@ func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths) e
 		return err
 	}
 	defer lock.Stop(ctx)
+	logger := klog.FromContext(ctx)
+	if cfg.EmbeddedEtcd() {
+		return resetEtcd(ctx, cfg, paths, nodeName, nodeIP, etcdArgs)
+	}
+	if cfg.ClusterResetRestorePath == "" {
+		return fmt.Errorf("--cluster-reset on SQLite has no cluster membership to reset: give --cluster-reset-restore-path <snapshot> to restore one (see regente etcd-snapshot ls)")
+	}
 	aside, err := snapshot.RestoreSQLite(cfg.ClusterResetRestorePath, paths.SQLiteFile)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", cfg.ClusterResetRestorePath, err)
 	}
-	logger := klog.FromContext(ctx)
 	if aside != "" {
 		logger.Info("The datastore it replaced is kept", "dir", aside)
 	}

@@ -16,10 +16,11 @@ import (
 // pruned.
 const ScheduledPrefix = "etcd-snapshot-"
 
-// Schedule takes scheduled snapshots of the SQLite datastore.
+// Schedule takes scheduled snapshots of the datastore.
 type Schedule struct {
 	component.Runner
-	DBFile    string
+	// Save takes one snapshot named name into dir (SaveSQLite or SaveEtcd).
+	Save      func(ctx context.Context, dir, name string) (*Info, error)
 	Dir       string
 	NodeName  string
 	Cron      string
@@ -59,7 +60,7 @@ func (s *Schedule) Start(ctx context.Context) error {
 				}
 				name := ScheduledPrefix + s.NodeName + "-" + strconv.FormatInt(time.Now().Unix(), 10)
 				begin := time.Now()
-				info, err := SaveSQLite(s.DBFile, s.Dir, name)
+				info, err := s.Save(ctx, s.Dir, name)
 				if err != nil {
 					logger.Error(err, "Scheduled snapshot failed; the next one runs on schedule")
 					continue

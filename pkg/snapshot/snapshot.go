@@ -21,7 +21,7 @@ import (
 // Info is a snapshot's sidecar: what the checksum covers.
 type Info struct {
 	Name    string    `json:"name"`
-	Kind    string    `json:"kind"` // "sqlite"
+	Kind    string    `json:"kind"` // KindSQLite or KindEtcd
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
@@ -32,18 +32,12 @@ const sqliteHeader = "SQLite format 3\x00"
 // SaveSQLite copies the database dbFile into dir as <name>.db with its
 // sidecar, and returns the sidecar.
 func SaveSQLite(dbFile, dir, name string) (*Info, error) {
-	if strings.ContainsAny(name, "/\\") || name == "" || strings.HasPrefix(name, ".") {
-		return nil, fmt.Errorf("snapshot name %q: use letters, digits, dashes and dots, not a path", name)
-	}
 	if _, err := os.Stat(dbFile); err != nil {
 		return nil, fmt.Errorf("the SQLite datastore %s: %w (is this a server's --data-dir?)", dbFile, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create the snapshot dir: %w", err)
-	}
-	out := filepath.Join(dir, name+".db")
-	if _, err := os.Stat(out); err == nil {
-		return nil, fmt.Errorf("snapshot %s exists: pick another --name", out)
+	out, err := prepare(dir, name)
+	if err != nil {
+		return nil, err
 	}
 	tmp := out + ".partial"
 	os.Remove(tmp)
@@ -51,20 +45,7 @@ func SaveSQLite(dbFile, dir, name string) (*Info, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	info, err := describe(tmp, name)
-	if err != nil {
-		os.Remove(tmp)
-		return nil, err
-	}
-	sidecar, _ := json.MarshalIndent(info, "", "  ")
-	if err := os.WriteFile(out+".json", append(sidecar, '\n'), 0o600); err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("write the snapshot's checksum: %w", err)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, fmt.Errorf("finish the snapshot: %w", err)
-	}
-	return info, nil
+	return finish(tmp, out, name, KindSQLite)
 }
 
 // backup runs SQLite's online backup from src to the new file dst in one
@@ -170,26 +151,29 @@ func Prune(dir, prefix string, keep int) ([]string, error) {
 	return deleted, nil
 }
 
-// Verify checks that file is a whole, intact snapshot of a kine SQLite
-// datastore: its sidecar's checksum and size, the SQLite header, SQLite's
-// integrity check and the kine table.
-func Verify(file string) error {
-	b, err := os.ReadFile(file + ".json")
+// Verify checks that file is a whole, intact snapshot: its sidecar's
+// checksum and size, then for SQLite the header, SQLite's integrity check
+// and the kine table, for etcd etcd's own hash. It returns the sidecar.
+func Verify(file string) (*Info, error) {
+	info, err := readInfo(file)
 	if err != nil {
-		return fmt.Errorf("snapshot %s has no checksum file %s.json (%v): it is not a regente snapshot, or it was copied without it", file, file, err)
-	}
-	var info Info
-	if err := json.Unmarshal(b, &info); err != nil {
-		return fmt.Errorf("checksum file %s.json is damaged: %w", file, err)
+		return nil, err
 	}
 	got, err := describe(file, info.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if got.Size != info.Size || got.SHA256 != info.SHA256 {
-		return fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s..., its checksum file says %d bytes with %s...",
+		return nil, fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s..., its checksum file says %d bytes with %s...",
 			file, got.Size, got.SHA256[:12], info.Size, info.SHA256[:12])
 	}
+	if info.Kind == KindEtcd {
+		return info, verifyEtcd(file)
+	}
+	return info, verifySQLite(file)
+}
+
+func verifySQLite(file string) error {
 	header := make([]byte, len(sqliteHeader))
 	f, err := os.Open(file)
 	if err != nil {
@@ -234,7 +218,10 @@ func queryOne(conn driver.Conn, query string) (string, error) {
 // database it replaces (with its WAL) is moved to a dir beside it, never
 // deleted; that dir is returned.
 func RestoreSQLite(snapshotFile, dbFile string) (string, error) {
-	if err := Verify(snapshotFile); err != nil {
+	if err := checkKind(snapshotFile, KindSQLite, "this server keeps its data in SQLite: add --cluster-init to restore it into embedded etcd"); err != nil {
+		return "", err
+	}
+	if _, err := Verify(snapshotFile); err != nil {
 		return "", err
 	}
 	dir := filepath.Dir(dbFile)

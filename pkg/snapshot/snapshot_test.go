@@ -65,7 +65,7 @@ func TestSaveVerifyRestore(t *testing.T) {
 		t.Error("saving over an existing snapshot succeeded")
 	}
 	file := filepath.Join(snaps, "one.db")
-	if err := Verify(file); err != nil {
+	if _, err := Verify(file); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
@@ -130,7 +130,7 @@ func TestVerifyRefusesDamagedAndForeignFiles(t *testing.T) {
 		noSidecar:                        "has no checksum file",
 		notSQLite:                        "not an SQLite database",
 	} {
-		if err := Verify(file); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := Verify(file); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Verify(%s) = %v, want %q", filepath.Base(file), err, want)
 		}
 		if _, err := RestoreSQLite(file, filepath.Join(dir, "restored.db")); err == nil {

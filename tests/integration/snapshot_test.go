@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,12 +19,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestSnapshotRestore snapshots a live SQLite datastore under concurrent
-// writes and restores it into a fresh data dir: every write acknowledged
-// before the snapshot began is there. Damaged snapshots are refused.
+// TestSnapshotRestore snapshots a live datastore, SQLite and embedded etcd,
+// under concurrent writes and restores it into a fresh data dir: every
+// write acknowledged before the snapshot began is there. Damaged snapshots
+// and snapshots of the other kind are refused.
 func TestSnapshotRestore(t *testing.T) {
 	bin := requirements(t)
-	s := newServer(t, bin)
+	for _, ds := range []struct {
+		name, other string
+		args        []string
+		kept        string // the replaced datastore, kept aside
+	}{
+		{name: "sqlite", other: "etcd", kept: "old-*/state.db"},
+		{name: "etcd", other: "sqlite", args: []string{"--cluster-init"}, kept: "etcd-old-*/member"},
+	} {
+		t.Run(ds.name, func(t *testing.T) {
+			testSnapshotRestore(t, bin, ds.args, ds.kept, ds.other)
+		})
+	}
+}
+
+func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other string) {
+	s := newServer(t, bin, args...)
 	s.start()
 	client := s.client()
 
@@ -75,8 +92,15 @@ func TestSnapshotRestore(t *testing.T) {
 	os.WriteFile(truncated, data[:len(data)/2], 0o600)
 	sidecar, _ := os.ReadFile(snap + ".json")
 	os.WriteFile(truncated+".json", sidecar, 0o600)
-	fresh := newServer(t, bin)
-	for file, want := range map[string]string{truncated: "damaged or truncated", "/etc/hostname": "has no checksum file"} {
+	fresh := newServer(t, bin, args...)
+	foreign := filepath.Join(t.TempDir(), "foreign.db")
+	os.WriteFile(foreign, data, 0o600)
+	var info map[string]any
+	json.Unmarshal(sidecar, &info)
+	info["kind"] = other // as if taken on a server of the other kind
+	foreignSidecar, _ := json.Marshal(info)
+	os.WriteFile(foreign+".json", foreignSidecar, 0o600)
+	for file, want := range map[string]string{truncated: "damaged or truncated", "/etc/hostname": "has no checksum file", foreign: "is a" + map[string]string{"etcd": "n etcd", "sqlite": " sqlite"}[other] + " snapshot"} {
 		out, err := exec.Command(bin, append(fresh.args, "--cluster-reset", "--cluster-reset-restore-path", file)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("restore of %s: want a refusal saying %q, got %v:\n%s", file, want, err, out)
@@ -108,8 +132,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if out, err := exec.Command(bin, append(s.args, "--cluster-reset", "--cluster-reset-restore-path", snap)...).CombinedOutput(); err != nil {
 		t.Fatalf("restore over the old datastore: %v\n%s", err, out)
 	}
-	kept, _ := filepath.Glob(filepath.Join(s.dataDir, "server", "db", "old-*", "state.db"))
-	if len(kept) != 1 {
-		t.Errorf("the replaced datastore was not kept aside: %v", kept)
+	if aside, _ := filepath.Glob(filepath.Join(s.dataDir, "server", "db", kept)); len(aside) != 1 {
+		t.Errorf("the replaced datastore was not kept aside as %s: %v", kept, aside)
 	}
 }

@@ -1,10 +1,11 @@
 // Package snapshot is the `regente etcd-snapshot` verb (the name k3s users
-// know): save, list, delete and prune snapshots of the server's SQLite
-// datastore while it runs. Restoring is `regente server --cluster-reset
+// know): save, list, delete and prune snapshots of the server's datastore
+// (embedded etcd or SQLite) while it runs. Restoring is `regente server --cluster-reset
 // --cluster-reset-restore-path <file>`.
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/snapshot"
 )
 
@@ -29,6 +31,24 @@ Restore: regente server --cluster-reset --cluster-reset-restore-path <dir>/<name
 
 Flags:
 %s`
+
+// save snapshots embedded etcd when the data dir holds a member, else the
+// SQLite file.
+func save(dataDir, dbFile, dir, name string) (*snapshot.Info, error) {
+	if etcdDir := filepath.Join(dataDir, "server", "db", "etcd"); etcd.HasData(etcdDir) {
+		cfg, err := etcd.ClientConfig(filepath.Join(dataDir, "server", "tls"), etcd.LocalEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		return snapshot.SaveEtcd(ctx, cfg, dir, name)
+	}
+	if _, err := os.Stat(dbFile); err != nil {
+		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", dbFile, err)
+	}
+	return snapshot.SaveSQLite(dbFile, dir, name)
+}
 
 // Run runs `regente etcd-snapshot args...`.
 func Run(args []string, stdout io.Writer) error {
@@ -55,11 +75,8 @@ func Run(args []string, stdout io.Writer) error {
 	}
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "save":
-		if _, err := os.Stat(dbFile); err != nil {
-			return fmt.Errorf("no SQLite datastore at %s (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", dbFile, err)
-		}
 		begin := time.Now()
-		info, err := snapshot.SaveSQLite(dbFile, *dir, *name)
+		info, err := save(*dataDir, dbFile, *dir, *name)
 		if err != nil {
 			return err
 		}

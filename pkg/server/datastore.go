@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"k8s.io/klog/v2"
+
+	"regente.io/regente/pkg/apiserver"
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/etcd"
+	"regente.io/regente/pkg/join"
+	"regente.io/regente/pkg/snapshot"
+)
+
+// datastoreWiring is what the server's wiring list needs from the
+// datastore it runs: kine (SQLite or an external database) or an embedded
+// etcd member.
+type datastoreWiring struct {
+	components    []component.Component
+	servers       string // the apiserver's --etcd-servers
+	tls           *apiserver.EtcdTLS
+	etcdMembers   func(context.Context) ([]string, error) // for joining servers; nil without etcd
+	onNodeDeleted []join.NodeDeleted
+	// snapshot takes one snapshot; nil for an external database, which is
+	// backed up with its own tools.
+	snapshot func(ctx context.Context, dir, name string) (*snapshot.Info, error)
+}
+
+func newDatastore(cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
+	if !cfg.EmbeddedEtcd() {
+		kine := datastore.New(datastore.Config{
+			Endpoint:   cfg.DatastoreEndpoint,
+			SQLiteFile: paths.SQLiteFile,
+			Socket:     paths.KineSocket,
+			TLS:        datastore.TLS{CAFile: cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile},
+		})
+		w := datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
+		if cfg.DatastoreEndpoint == "" {
+			w.snapshot = func(_ context.Context, dir, name string) (*snapshot.Info, error) {
+				return snapshot.SaveSQLite(paths.SQLiteFile, dir, name)
+			}
+		}
+		return w
+	}
+	member := etcd.New(etcd.Config{
+		Dir:         paths.EtcdDir,
+		TLSDir:      paths.TLSDir,
+		NodeName:    nodeName,
+		IP:          nodeIP,
+		ClusterInit: cfg.ClusterInit,
+		Members:     joinedMembers(cfg, paths),
+		Args:        etcdArgs,
+	})
+	pki := certs.Layout(paths.TLSDir)
+	w := datastoreWiring{
+		components:    []component.Component{member},
+		servers:       etcd.LocalEndpoint,
+		tls:           &apiserver.EtcdTLS{CAFile: pki.EtcdCA.Cert, CertFile: pki.EtcdClient.Cert, KeyFile: pki.EtcdClient.Key},
+		etcdMembers:   member.ClientURLs,
+		onNodeDeleted: []join.NodeDeleted{member.RemoveNode},
+		snapshot: func(ctx context.Context, dir, name string) (*snapshot.Info, error) {
+			clientCfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
+			if err != nil {
+				return nil, err
+			}
+			return snapshot.SaveEtcd(ctx, clientCfg, dir, name)
+		},
+	}
+	if cfg.ClusterInit {
+		w.components = append(w.components, component.Func("migrate-sqlite", func(ctx context.Context) error {
+			return member.MigrateSQLite(ctx, paths.SQLiteFile)
+		}))
+	}
+	return w
+}
+
+// joinedMembers asks --server for its etcd members; nil without --server.
+func joinedMembers(cfg *config.Server, paths config.Paths) func(context.Context) ([]string, error) {
+	if cfg.Server == "" {
+		return nil
+	}
+	return func(ctx context.Context) ([]string, error) {
+		token, err := join.LoadToken(cfg.Token, cfg.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return join.FetchEtcdMembers(ctx, cfg.Server, token, paths.TLSDir)
+	}
+}
+
+// resetEtcd restores an etcd snapshot, or without one restarts the member
+// with force-new-cluster, which keeps its data but forgets every other
+// member; either way this server is then a cluster of one.
+func resetEtcd(ctx context.Context, cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
+	logger := klog.FromContext(ctx)
+	if cfg.ClusterResetRestorePath != "" {
+		name := etcd.NewMemberName(nodeName)
+		aside, err := snapshot.RestoreEtcd(cfg.ClusterResetRestorePath, paths.EtcdDir, name, etcd.PeerURL(nodeIP))
+		if err != nil {
+			return err
+		}
+		if err := etcd.SaveMemberName(paths.EtcdDir, name); err != nil {
+			return err
+		}
+		if aside != "" {
+			logger.Info("The etcd data it replaced is kept", "dir", aside)
+		}
+		logger.Info("Restored etcd from the snapshot as a cluster of one; start regente again without --cluster-reset, then join the other servers afresh",
+			"snapshot", cfg.ClusterResetRestorePath, "member", name)
+		return nil
+	}
+	if !etcd.HasData(paths.EtcdDir) {
+		return fmt.Errorf("--cluster-reset: %s holds no etcd member to reset; give --cluster-reset-restore-path <snapshot> to restore one", paths.EtcdDir)
+	}
+	member := etcd.New(etcd.Config{Dir: paths.EtcdDir, TLSDir: paths.TLSDir, NodeName: nodeName, IP: nodeIP, ForceNewCluster: true, Args: etcdArgs})
+	if err := member.Start(ctx); err != nil {
+		return fmt.Errorf("reset the etcd membership: %w", err)
+	}
+	if err := member.Stop(ctx); err != nil {
+		return err
+	}
+	logger.Info("The etcd membership is reset to this server alone, with its data; start regente again without --cluster-reset, then join the other servers afresh")
+	return nil
+}
