@@ -35,7 +35,7 @@ type Config struct {
 	// EtcdTLS is set when EtcdServers is embedded etcd: the apiserver
 	// authenticates with the etcd client certificate.
 	EtcdTLS *EtcdTLS
-	PKI              *certs.PKI
+	PKI     *certs.PKI
 	// ConfigDir holds files generated for the apiserver (authentication config).
 	ConfigDir string
 	// ExtraArgs are the user's --kube-apiserver-arg values, "--key=value".

@@ -131,7 +131,7 @@ type leafSpec struct {
 	// other with the certificate they serve with.
 	alsoClient bool
 	dns        []string
-	ips   []net.IP
+	ips        []net.IP
 }
 
 // template is the certificate s describes, valid from now.

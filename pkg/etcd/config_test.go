@@ -14,7 +14,7 @@ func TestParseArgs(t *testing.T) {
 		t.Errorf("ParseArgs = %#v", got)
 	}
 	for arg, want := range map[string]string{
-		"no-equals":                  "write it as key=value",
+		"no-equals":                   "write it as key=value",
 		"listen-client-urls=http://x": "regente sets listen-client-urls itself",
 		"not-an-etcd-setting=1":       "is not an etcd setting",
 		"heartbeat-interval=fast":     "is not an etcd setting",

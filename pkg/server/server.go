@@ -67,8 +67,8 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	ds := newDatastore(cfg, paths, nodeName, nodeIPs[0], etcdArgs)
 	joinServer := join.NewServer(join.ServerConfig{
 		EtcdMembers: ds.etcdMembers,
-		CADir:      paths.TLSDir,
-		Kubeconfig: creds.admin,
+		CADir:       paths.TLSDir,
+		Kubeconfig:  creds.admin,
 		Cluster: join.Cluster{
 			ClusterCIDR:          cfg.ClusterCIDR,
 			ServiceCIDR:          cfg.ServiceCIDR,
