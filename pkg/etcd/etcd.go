@@ -228,9 +228,9 @@ func (e *Etcd) addLearner(ctx context.Context, logger klog.Logger, name string) 
 			}
 		}
 	}
-	added, err := cli.MemberAddAsLearner(actx, []string{mine})
+	added, err := addAsLearner(ctx, logger, cli, mine)
 	if err != nil {
-		return "", nil, fmt.Errorf("add this server to the etcd cluster as %s: %w", mine, err)
+		return "", nil, err
 	}
 	logger.Info("Joined the etcd cluster as a learner; it is promoted once it has caught up", "name", name, "members", len(added.Members))
 	var initial []string
@@ -256,6 +256,32 @@ func (e *Etcd) addLearner(ctx context.Context, logger klog.Logger, name string) 
 		return err
 	}
 	return strings.Join(initial, ","), promote, nil
+}
+
+// addAsLearner adds the member at peer as a learner. etcd takes one
+// learner at a time and refuses changes while a member has only just
+// connected ("unhealthy cluster"): servers that join together wait their
+// turn.
+func addAsLearner(ctx context.Context, logger klog.Logger, cli *clientv3.Client, peer string) (*clientv3.MemberAddResponse, error) {
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		added, err := cli.MemberAddAsLearner(actx, []string{peer})
+		cancel()
+		if err == nil {
+			return added, nil
+		}
+		if !errors.Is(err, rpctypes.ErrUnhealthy) && !errors.Is(err, rpctypes.ErrTooManyLearners) || attempt == 60 {
+			return nil, fmt.Errorf("add this server to the etcd cluster as %s: %w", peer, err)
+		}
+		if attempt%6 == 0 {
+			logger.Info("The etcd cluster cannot take this member yet; retrying", "reason", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // promoteWhenCaughtUp retries the promotion until the leader accepts it:

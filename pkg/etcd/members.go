@@ -36,8 +36,25 @@ func (e *Etcd) ClientURLs(ctx context.Context) ([]string, error) {
 // RemoveNode removes the members of a deleted node from the cluster, as
 // k3s does on `kubectl delete node`: the server's member would otherwise
 // count towards the quorum forever. Every server runs it; the first
-// removal wins and the others find nothing to remove.
+// removal wins and the others find nothing to remove. etcd refuses a
+// removal while another member has only just (re)connected, since the
+// cluster might then lose its quorum; that refusal is retried.
 func (e *Etcd) RemoveNode(ctx context.Context, nodeName string) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		err := e.removeNode(ctx, nodeName)
+		if err == nil || !errors.Is(err, rpctypes.ErrUnhealthy) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (e *Etcd) removeNode(ctx context.Context, nodeName string) error {
 	cli, err := NewClient(e.cfg.TLSDir, LocalEndpoint)
 	if err != nil {
 		return err

@@ -62,11 +62,15 @@ func (p *PasswordCleanup) Start(ctx context.Context) error {
 					if !ok {
 						return
 					}
-					for _, f := range p.onDelete {
-						if err := f(ctx, node.Name); err != nil {
-							logger.Error(err, "Cannot clean up after a deleted node", "node", node.Name)
+					// Apart from the informer's goroutine: a clean-up
+					// may retry for minutes.
+					go func() {
+						for _, f := range p.onDelete {
+							if err := f(ctx, node.Name); err != nil {
+								logger.Error(err, "Cannot clean up after a deleted node", "node", node.Name)
+							}
 						}
-					}
+					}()
 					err := client.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, NodePasswordSecret(node.Name), metav1.DeleteOptions{})
 					if err != nil && !apierrors.IsNotFound(err) {
 						logger.Error(err, "Cannot delete the password of a deleted node; its name stays taken", "node", node.Name)

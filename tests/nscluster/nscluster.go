@@ -110,15 +110,19 @@ func removeTree(dir string) {
 
 // script runs in a node's own mount namespace: a fresh /sys (the netns's
 // devices) with the host's cgroups under it, and private pod log dirs,
-// since every kubelet writes /var/log/pods.
+// since every kubelet writes /var/log/pods, and a private /run/regente,
+// the run dir of a server's node (servers have no --run-dir).
 const script = `set -e
 mkdir -p "$NODE_DIR/cg"
 mount --rbind /sys/fs/cgroup "$NODE_DIR/cg"
 mount -t sysfs sysfs /sys
 mount --rbind "$NODE_DIR/cg" /sys/fs/cgroup
 umount -l "$NODE_DIR/cg"
+mkdir -p /var/log/pods /var/log/containers
 mount -t tmpfs tmpfs /var/log/pods
 mount -t tmpfs tmpfs /var/log/containers
+mkdir -p /run/regente
+mount -t tmpfs tmpfs /run/regente
 exec "$@"`
 
 // Node is one regente process in its namespaces.
@@ -165,6 +169,16 @@ func (n *Node) Running() bool {
 	default:
 		return true
 	}
+}
+
+// Kill sends SIGKILL, as a crash or power loss would end the process, and
+// waits for it to end.
+func (n *Node) Kill() {
+	if !n.Running() {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	<-n.exited
 }
 
 // Stop sends SIGTERM and waits up to timeout, then kills.
