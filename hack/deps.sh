@@ -8,9 +8,9 @@
 #   iproute2        ip, which the tests use to inspect links
 #   busybox-static  the test images' userland
 #   util-linux, procps  mount (read-only data-dir test), pgrep/pkill, nsenter/unshare
-#   postgresql      the shared-datastore test's database (the test starts its own)
+#   postgresql, mariadb-server  the shared-datastore tests' databases (each test starts its own)
 set -euo pipefail
-packages=(libc6-dev libseccomp-dev iptables conntrack nftables iproute2 busybox-static util-linux procps postgresql)
+packages=(libc6-dev libseccomp-dev iptables conntrack nftables iproute2 busybox-static util-linux procps postgresql mariadb-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -86,21 +86,18 @@ func startPostgres(t *testing.T, host string, port int) {
 	})
 }
 
-// TestServersOnPostgres runs two servers on one PostgreSQL and an agent:
-// the second server joins with the server token, both serve the same
-// objects, and the agent keeps its node working when the server it joined
-// through goes away.
-func TestServersOnPostgres(t *testing.T) {
-	bin := requirements(t)
-	const image = "regente.invalid/busybox:test"
-	network := nscluster.Network{Bridge: "rgha0", Subnet: "10.97.0", Names: []string{"s1", "s2", "a1"}}
-	if err := network.Setup(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(network.Teardown)
-	startPostgres(t, network.Subnet+".254", 15432)
-	endpoint := "postgres://postgres@" + network.Subnet + ".254:15432/regente?sslmode=disable"
+// sharedServers are two servers on one external datastore, each in its
+// own network namespace, and the nodes of their network.
+type sharedServers struct {
+	c, viaS2 *mnCluster
+	s1, s2   *nscluster.Node
+	nodes    []*nscluster.Node
+	token    string
+}
 
+// startSharedServers starts s1, then s2 joining it with the server token,
+// both on endpoint, without agents of their own.
+func startSharedServers(t *testing.T, bin string, network nscluster.Network, endpoint string) *sharedServers {
 	root := t.TempDir()
 	var nodes []*nscluster.Node
 	for i, name := range network.Names {
@@ -109,24 +106,16 @@ func TestServersOnPostgres(t *testing.T) {
 		n.RunDir = filepath.Join(n.Dir, "run")
 		nodes = append(nodes, n)
 	}
-	s1, s2, a1 := nodes[0], nodes[1], nodes[2]
-	cgroup, removeCgroup, err := nscluster.CgroupRoot("rg-ha-a1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(removeCgroup)
-	images := filepath.Join(a1.DataDir, "agent", "images")
-	os.MkdirAll(images, 0o700)
-	if err := os.WriteFile(filepath.Join(images, "busybox.tar"), busyboxImage(t, image), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s1, s2 := nodes[0], nodes[1]
 	c := &mnCluster{t: t, bin: bin, kubeconfig: filepath.Join(root, "kubeconfig")}
 	t.Cleanup(func() {
-		saveLogsOnFailure(t, "ha", nodes)
-		for _, n := range []*nscluster.Node{a1, s2, s1} {
-			n.Stop(30 * time.Second)
+		saveLogsOnFailure(t, "shared-"+network.Bridge, nodes)
+		for i := len(nodes) - 1; i >= 0; i-- {
+			nodes[i].Stop(30 * time.Second)
 		}
-		killall.Node(a1.DataDir, a1.RunDir)
+		for _, n := range nodes {
+			killall.Node(n.DataDir, n.RunDir)
+		}
 	})
 	serverArgs := func(n *nscluster.Node, extra ...string) []string {
 		return append([]string{bin, "server", "--config", "", "--data-dir", n.DataDir, "--node-ip", n.IP, "--node-name", n.Name,
@@ -163,23 +152,81 @@ func TestServersOnPostgres(t *testing.T) {
 	s2.Args = serverArgs(s2, "--server", "https://"+s1.IP+":6443", "--token", strings.TrimSpace(string(token)))
 	c.start(s2)
 	viaS2 := &mnCluster{t: t, bin: bin, kubeconfig: kubeconfigFor(s2)}
+	return &sharedServers{c: c, viaS2: viaS2, s1: s1, s2: s2, nodes: nodes, token: strings.TrimSpace(string(token))}
+}
 
-	t.Run("both servers serve the same objects", func(t *testing.T) {
-		c.kubectl("create", "configmap", "from-s1", "--from-literal=k=v")
-		if out := viaS2.kubectl("get", "configmap", "from-s1", "-o", "jsonpath={.data.k}"); out != "v" {
-			t.Errorf("s2 reads %q for s1's ConfigMap", out)
+// checkSameObjects checks that both servers read each other's writes, and
+// that a watch through one sees a write made through the other.
+func (h *sharedServers) checkSameObjects(t *testing.T) {
+	h.c.kubectl("create", "configmap", "from-s1", "--from-literal=k=v")
+	if out := h.viaS2.kubectl("get", "configmap", "from-s1", "-o", "jsonpath={.data.k}"); out != "v" {
+		t.Errorf("s2 reads %q for s1's ConfigMap", out)
+	}
+	h.viaS2.kubectl("create", "configmap", "from-s2", "--from-literal=k=w")
+	if out := h.c.kubectl("get", "configmap", "from-s2", "-o", "jsonpath={.data.k}"); out != "w" {
+		t.Errorf("s1 reads %q for s2's ConfigMap", out)
+	}
+	for _, w := range []struct {
+		watcher, writer *mnCluster
+		name            string
+	}{{h.c, h.viaS2, "watched-from-s1"}, {h.viaS2, h.c, "watched-from-s2"}} {
+		watch := exec.Command(h.c.bin, "kubectl", "--kubeconfig", w.watcher.kubeconfig, "get", "configmaps", "--watch-only", "-o", "name")
+		out := &syncBuffer{}
+		watch.Stdout, watch.Stderr = out, out
+		if err := watch.Start(); err != nil {
+			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "both servers in the kubernetes endpoints", func() error {
-			out := c.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "jsonpath={.items[*].endpoints[*].addresses[*]}")
-			if !strings.Contains(out, s1.IP) || !strings.Contains(out, s2.IP) {
-				return fmt.Errorf("endpoints %q", out)
+		time.Sleep(2 * time.Second) // the watch is open
+		w.writer.kubectl("create", "configmap", w.name)
+		eventually(t, 30*time.Second, "the other server's watch sees "+w.name, func() error {
+			if !strings.Contains(out.String(), "configmap/"+w.name) {
+				return fmt.Errorf("watch printed %q", out.String())
 			}
 			return nil
 		})
+		watch.Process.Kill()
+		watch.Wait()
+	}
+	eventually(t, 30*time.Second, "both servers in the kubernetes endpoints", func() error {
+		out := h.c.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes", "-o", "jsonpath={.items[*].endpoints[*].addresses[*]}")
+		if !strings.Contains(out, h.s1.IP) || !strings.Contains(out, h.s2.IP) {
+			return fmt.Errorf("endpoints %q", out)
+		}
+		return nil
 	})
+}
+
+// TestServersOnPostgres runs two servers on one PostgreSQL and an agent:
+// the second server joins with the server token, both serve the same
+// objects, and the agent keeps its node working when the server it joined
+// through goes away.
+func TestServersOnPostgres(t *testing.T) {
+	bin := requirements(t)
+	const image = "regente.invalid/busybox:test"
+	network := nscluster.Network{Bridge: "rgha0", Subnet: "10.97.0", Names: []string{"s1", "s2", "a1"}}
+	if err := network.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(network.Teardown)
+	startPostgres(t, network.Subnet+".254", 15432)
+	endpoint := "postgres://postgres@" + network.Subnet + ".254:15432/regente?sslmode=disable"
+
+	cgroup, removeCgroup, err := nscluster.CgroupRoot("rg-ha-a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(removeCgroup)
+	h := startSharedServers(t, bin, network, endpoint)
+	c, viaS2, s1, s2, a1 := h.c, h.viaS2, h.s1, h.s2, h.nodes[2]
+	images := filepath.Join(a1.DataDir, "agent", "images")
+	os.MkdirAll(images, 0o700)
+	if err := os.WriteFile(filepath.Join(images, "busybox.tar"), busyboxImage(t, image), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("both servers serve the same objects", h.checkSameObjects)
 
 	a1.Args = []string{bin, "agent", "--config", "", "--data-dir", a1.DataDir, "--run-dir", a1.RunDir, "--node-name", "a1",
-		"--node-ip", a1.IP, "--server", "https://" + s1.IP + ":6443", "--token", strings.TrimSpace(string(token)),
+		"--node-ip", a1.IP, "--server", "https://" + s1.IP + ":6443", "--token", h.token,
 		"--kubelet-arg=cgroup-root=" + cgroup}
 	c.start(a1)
 	eventually(t, 2*time.Minute, "a1 Ready and its load balancer knows both servers", func() error {
@@ -213,4 +260,89 @@ func TestServersOnPostgres(t *testing.T) {
 			t.Errorf("the agent's log does not show the switch to s2")
 		}
 	})
+}
+
+// startMariaDB runs a throwaway MariaDB (Debian's package) on host:port
+// with a database "regente" and its user regente/password, and stops it
+// at cleanup.
+func startMariaDB(t *testing.T, host string, port int, password string) {
+	t.Helper()
+	if _, err := exec.LookPath("mariadbd"); err != nil {
+		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
+			t.Fatal("MariaDB not found: install Debian's mariadb-server package (hack/deps.sh does)")
+		}
+	}
+	top, err := os.MkdirTemp("", "regente-mariadb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	dir, socket := filepath.Join(top, "data"), filepath.Join(top, "mysqld.sock")
+	if out, err := exec.Command("chown", "mysql:mysql", top).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=mysql", "--datadir="+dir,
+		"--auth-root-authentication-method=socket", "--skip-test-db").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v: %s", err, out)
+	}
+	cmd := exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", "--datadir="+dir, "--socket="+socket,
+		"--bind-address="+host, fmt.Sprintf("--port=%d", port), "--pid-file="+filepath.Join(top, "mysqld.pid"), "--skip-log-bin")
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	setup := fmt.Sprintf("CREATE DATABASE regente; CREATE USER 'regente'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON regente.* TO 'regente'@'%%';", password)
+	eventually(t, 60*time.Second, "MariaDB takes the regente user", func() error {
+		out, err := exec.Command("mariadb", "--no-defaults", "--socket="+socket, "-u", "root", "-e", setup).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s\n%s", err, out, tail(log.String()))
+		}
+		return nil
+	})
+}
+
+// TestServersOnMariaDB runs two servers on one MariaDB: both serve the same
+// objects and watches through one see writes through the other. A wrong
+// password is refused with the endpoint named and the password masked.
+func TestServersOnMariaDB(t *testing.T) {
+	bin := requirements(t)
+	network := nscluster.Network{Bridge: "rgmy0", Subnet: "10.95.0", Names: []string{"s1", "s2"}}
+	if err := network.Setup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(network.Teardown)
+	const password = "Maria-pw-1"
+	host := network.Subnet + ".254"
+	startMariaDB(t, host, 13306, password)
+
+	t.Run("a wrong password is refused, masked", func(t *testing.T) {
+		wrong := "mysql://regente:not-the-password@tcp(" + host + ":13306)/regente"
+		s := newServer(t, bin, "--datastore-endpoint", wrong)
+		out, err := runWithTimeout(exec.Command(bin, s.args...), 90*time.Second)
+		if err == nil {
+			t.Fatalf("the server started with a wrong datastore password:\n%s", tail(out))
+		}
+		if strings.Contains(out, "not-the-password") {
+			t.Errorf("the output shows the datastore password:\n%s", tail(out))
+		}
+		if !strings.Contains(out, "regente:***@tcp("+host+":13306)/regente") {
+			t.Errorf("the error does not name the datastore endpoint (password masked):\n%s", tail(out))
+		}
+	})
+
+	endpoint := "mysql://regente:" + password + "@tcp(" + host + ":13306)/regente"
+	h := startSharedServers(t, bin, network, endpoint)
+	t.Run("both servers serve the same objects", h.checkSameObjects)
 }
