@@ -40,9 +40,10 @@ func main() {
 	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
 	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
 	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
-	only := flag.String("only", "", "measure one part only: multinode")
+	only := flag.String("only", "", "measure one part only: multinode, datastores")
 	flag.Parse()
-	if *only == "multinode" {
+	switch *only {
+	case "multinode":
 		bin, _ := filepath.Abs(*bin)
 		rows, err := benchMultiNode(bin)
 		if err != nil {
@@ -50,6 +51,13 @@ func main() {
 			os.Exit(1)
 		}
 		printRows(rows)
+		return
+	case "datastores":
+		bin, _ := filepath.Abs(*bin)
+		if err := benchDatastores(bin, *writes); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if err := run(*bin, *runs, *idle, *writes, *agent); err != nil {
@@ -145,7 +153,7 @@ func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
 	}
 
 	printRows(rows)
-	return nil
+	return benchDatastores(bin, writes)
 }
 
 func printRows(rows []row) {
@@ -159,7 +167,8 @@ type instance struct {
 	bin, dir, kubeconfig string
 	port                 int
 	cmd                  *exec.Cmd
-	agent                bool // run the node too (no --disable-agent)
+	agent                bool     // run the node too (no --disable-agent)
+	extra                []string // more server flags
 }
 
 func newInstance(bin string) (*instance, error) {
@@ -195,7 +204,7 @@ func (s *instance) start() (time.Duration, error) {
 	} else {
 		args = append(args, "--bind-address", "127.0.0.1", "--disable-agent")
 	}
-	s.cmd = exec.Command(s.bin, args...)
+	s.cmd = exec.Command(s.bin, append(args, s.extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	begin := time.Now()
@@ -238,7 +247,13 @@ func (s *instance) stop() {
 }
 
 func (s *instance) createLoad(concurrency int, d time.Duration) (int, time.Duration, time.Duration, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	return createLoad(s.kubeconfig, concurrency, d)
+}
+
+// createLoad creates ConfigMaps in namespace bench-c<concurrency> from
+// that many clients for d and returns how many and their latencies.
+func createLoad(kubeconfig string, concurrency int, d time.Duration) (int, time.Duration, time.Duration, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -4,86 +4,26 @@ package integration
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"regente.io/regente/pkg/killall"
+	"regente.io/regente/tests/dbserver"
 	"regente.io/regente/tests/nscluster"
 )
 
-// startPostgres runs a throwaway PostgreSQL (Debian's package) on addr with
-// trust authentication, and stops it at cleanup.
+// startPostgres runs a throwaway PostgreSQL on host:port until cleanup.
 func startPostgres(t *testing.T, host string, port int) {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
-	if len(bins) == 0 {
-		t.Fatal("PostgreSQL not found: install Debian's postgresql package (hack/deps.sh does)")
-	}
-	binDir := filepath.Dir(bins[len(bins)-1])
-	// Not under t.TempDir(): its parent is root's alone, and PostgreSQL
-	// runs as its own user.
-	top, err := os.MkdirTemp("", "regente-pg-")
+	db, err := dbserver.Postgres(host, port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	dir := filepath.Join(top, "data")
-	if out, err := exec.Command("chown", "-R", "postgres:postgres", top).CombinedOutput(); err != nil {
-		t.Fatalf("chown: %v: %s", err, out)
-	}
-	pgUser, err := user.Lookup("postgres")
-	if err != nil {
-		t.Fatalf("user postgres: %v (Debian's postgresql package creates it)", err)
-	}
-	uid, _ := strconv.Atoi(pgUser.Uid)
-	gid, _ := strconv.Atoi(pgUser.Gid)
-	asPostgres := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(binDir, name), args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, Pdeathsig: syscall.SIGKILL}
-		cmd.Dir = top
-		return cmd
-	}
-	if out, err := asPostgres("initdb", "-D", dir, "-A", "trust", "-U", "postgres").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v: %s", err, out)
-	}
-	// The servers connect from their namespaces' addresses.
-	hba, err := os.OpenFile(filepath.Join(dir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(hba, "host all all %s.0/24 trust\n", host[:strings.LastIndex(host, ".")])
-	hba.Close()
-	cmd := asPostgres("postgres", "-D", dir, "-h", host, "-p", fmt.Sprint(port), "-k", dir)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	eventually(t, 30*time.Second, "PostgreSQL listening", func() error {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(port)), time.Second)
-		if err != nil {
-			return fmt.Errorf("%v\n%s", err, log.String())
-		}
-		return c.Close()
-	})
+	t.Cleanup(db.Stop)
 }
 
 // sharedServers are two servers on one external datastore, each in its
@@ -262,55 +202,15 @@ func TestServersOnPostgres(t *testing.T) {
 	})
 }
 
-// startMariaDB runs a throwaway MariaDB (Debian's package) on host:port
-// with a database "regente" and its user regente/password, and stops it
-// at cleanup.
+// startMariaDB runs a throwaway MariaDB on host:port, with a database
+// "regente" for the user regente/password, until cleanup.
 func startMariaDB(t *testing.T, host string, port int, password string) {
 	t.Helper()
-	if _, err := exec.LookPath("mariadbd"); err != nil {
-		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
-			t.Fatal("MariaDB not found: install Debian's mariadb-server package (hack/deps.sh does)")
-		}
-	}
-	top, err := os.MkdirTemp("", "regente-mariadb-")
+	db, err := dbserver.MariaDB(host, port, password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(top) })
-	dir, socket := filepath.Join(top, "data"), filepath.Join(top, "mysqld.sock")
-	if out, err := exec.Command("chown", "mysql:mysql", top).CombinedOutput(); err != nil {
-		t.Fatalf("chown: %v: %s", err, out)
-	}
-	if out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=mysql", "--datadir="+dir,
-		"--auth-root-authentication-method=socket", "--skip-test-db").CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v: %s", err, out)
-	}
-	cmd := exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", "--datadir="+dir, "--socket="+socket,
-		"--bind-address="+host, fmt.Sprintf("--port=%d", port), "--pid-file="+filepath.Join(top, "mysqld.pid"), "--skip-log-bin")
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	setup := fmt.Sprintf("CREATE DATABASE regente; CREATE USER 'regente'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON regente.* TO 'regente'@'%%';", password)
-	eventually(t, 60*time.Second, "MariaDB takes the regente user", func() error {
-		out, err := exec.Command("mariadb", "--no-defaults", "--socket="+socket, "-u", "root", "-e", setup).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %s\n%s", err, out, tail(log.String()))
-		}
-		return nil
-	})
+	t.Cleanup(db.Stop)
 }
 
 // TestServersOnMariaDB runs two servers on one MariaDB: both serve the same
