@@ -162,7 +162,7 @@ func networkPolicy(cfg Config, kubeconfig string) component.Component {
 			return nil
 		})
 	}
-	return netpol.New(netpol.Config{NodeName: cfg.NodeName, Kubeconfig: kubeconfig})
+	return netpol.New(netpol.Config{NodeName: cfg.NodeName, Kubeconfig: kubeconfig, ClusterCIDR: cfg.ClusterCIDR})
 }
 
 // ProxyKubeconfig is where a node's kube-proxy kubeconfig is written.

@@ -51,7 +51,8 @@ func Node(dataDir, runDir string) {
 // removeRules drops every iptables rule and chain of the CNI plugins
 // (CNI-: a killed pod never had its hostPort DNAT removed, and it would
 // catch the port for a later pod), kube-proxy (KUBE-) and flannel; each
-// recreates its own at the next start. The network policy table goes too.
+// recreates its own at the next start. The network policy table and its
+// iptables fallback (REGENTE-) go too.
 func removeRules() {
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		saved, err := exec.Command(tool + "-save").Output()
@@ -60,7 +61,7 @@ func removeRules() {
 		}
 		var kept strings.Builder
 		for line := range strings.Lines(string(saved)) {
-			if strings.Contains(line, "CNI-") || strings.Contains(line, "KUBE-") || strings.Contains(strings.ToUpper(line), "FLANNEL") {
+			if strings.Contains(line, "CNI-") || strings.Contains(line, "KUBE-") || strings.Contains(line, "REGENTE-") || strings.Contains(strings.ToUpper(line), "FLANNEL") {
 				continue
 			}
 			kept.WriteString(line)

@@ -18,6 +18,8 @@ type Config struct {
 	// Kubeconfig must list pods, namespaces and NetworkPolicies cluster-wide
 	// (a policy's peers may be on any node).
 	Kubeconfig string
+	// ClusterCIDR is the pods' range, which the iptables fallback queues.
+	ClusterCIDR string
 }
 
 // TableName is the nftables table (family inet) the controller owns.
@@ -31,6 +33,9 @@ const queueID = 100
 type NetworkPolicy struct {
 	component.Runner
 	cfg Config
+	// iptablesQueue records that Start installed the iptables fallback,
+	// which Stop removes.
+	iptablesQueue bool
 }
 
 var (
@@ -55,10 +60,16 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 	}
 	logger := klog.FromContext(ctx).WithValues("component", "network-policy")
 	if err := probeQueue(); err != nil {
-		// Not fatal: the node is useful without NetworkPolicy, but nobody
-		// may believe policies hold on it.
-		logger.Error(err, "NetworkPolicy is NOT enforced on this node")
-		return nil
+		if fallbackErr := queueWithIPTables(n.cfg.ClusterCIDR); fallbackErr != nil {
+			// Not fatal: the node is useful without NetworkPolicy, but
+			// nobody may believe policies hold on it.
+			logger.Error(err, "NetworkPolicy is NOT enforced on this node", "iptablesFallback", fallbackErr.Error())
+			return nil
+		}
+		n.iptablesQueue = true
+		logger.Info("This kernel cannot queue packets from nftables (no nft_queue): NetworkPolicy is enforced through iptables NFQUEUE instead, "+
+			"which sends every new pod connection for a verdict; `modprobe nft_queue` restores the narrower nftables rules at the next start. "+
+			"The controller's own nftables sync keeps failing on this kernel and says so in the log.")
 	}
 	return n.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
 		factory := informers.NewSharedInformerFactory(client, 0)
@@ -88,4 +99,13 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 			return err
 		}, nil
 	})
+}
+
+// Stop ends the controller and removes the iptables fallback's rules.
+func (n *NetworkPolicy) Stop(ctx context.Context) error {
+	err := n.Runner.Stop(ctx)
+	if n.iptablesQueue {
+		removeIPTablesQueue()
+	}
+	return err
 }

@@ -25,6 +25,7 @@ import (
 	"regente.io/regente/pkg/helmchart"
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/kubeconfig"
+	"regente.io/regente/pkg/leader"
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
 	"regente.io/regente/pkg/servicelb"
@@ -129,33 +130,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		components = append(components, &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
 			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention})
 	}
-	if !cfg.DisableHelmController {
-		// Before the deploy controller, which may apply HelmCharts from
-		// the manifests directory: Start installs the CRDs.
-		components = append(components, helmchart.New(helmchart.Config{
-			Kubeconfig: creds.admin,
-			StaticDir:  paths.StaticDir,
-			StateDir:   paths.HelmDir,
-		}))
-	}
-	components = append(components,
-		deploy.New(deploy.Config{
-			Dir:         paths.ManifestsDir,
-			Kubeconfig:  creds.admin,
-			Addons:      manifests.Addons(),
-			Values:      addonValues(cfg),
-			Disabled:    cfg.Disable,
-			Controllers: []string{"servicelb"},
-		}),
-	)
-	if !slices.Contains(cfg.Disable, "coredns") {
-		components = append(components, nodehosts.New(creds.admin))
-	}
-	if svclb, _ := sysimages.Lookup("svclb"); slices.Contains(cfg.Disable, "servicelb") {
-		components = append(components, servicelb.Cleanup(creds.admin))
-	} else {
-		components = append(components, servicelb.New(creds.admin, svclb.RefFor(cfg.SystemDefaultRegistry)))
-	}
+	components = append(components, electedControllers(cfg, paths, creds.admin, nodeName)...)
 	if !cfg.DisableAgent {
 		components = append(components, component.Func("register-node", func(ctx context.Context) error {
 			return registerOwnNode(ctx, creds.admin, cfg.DataDir, nodeName)
@@ -342,4 +317,41 @@ func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) er
 	}
 	klog.FromContext(ctx).Info("Joining the cluster as a server", "server", cfg.Server)
 	return join.FetchBootstrap(ctx, cfg.Server, token, paths.TLSDir)
+}
+
+// electedControllers are regente's own controllers. With several servers
+// they run on the one that holds the lease, as k3s's do: two servers
+// applying the same manifests or installing the same chart at once would
+// fight.
+func electedControllers(cfg *config.Server, paths config.Paths, admin, nodeName string) []component.Component {
+	var controllers []component.Component
+	if !cfg.DisableHelmController {
+		// Before the deploy controller, which may apply HelmCharts from
+		// the manifests directory: Start installs the CRDs.
+		controllers = append(controllers, helmchart.New(helmchart.Config{
+			Kubeconfig: admin,
+			StaticDir:  paths.StaticDir,
+			StateDir:   paths.HelmDir,
+		}))
+	}
+	controllers = append(controllers, deploy.New(deploy.Config{
+		Dir:         paths.ManifestsDir,
+		Kubeconfig:  admin,
+		Addons:      manifests.Addons(),
+		Values:      addonValues(cfg),
+		Disabled:    cfg.Disable,
+		Controllers: []string{"servicelb"},
+	}))
+	if !slices.Contains(cfg.Disable, "coredns") {
+		controllers = append(controllers, nodehosts.New(admin))
+	}
+	if svclb, _ := sysimages.Lookup("svclb"); slices.Contains(cfg.Disable, "servicelb") {
+		controllers = append(controllers, servicelb.Cleanup(admin))
+	} else {
+		controllers = append(controllers, servicelb.New(admin, svclb.RefFor(cfg.SystemDefaultRegistry)))
+	}
+	if cfg.SharedDatastore() {
+		return []component.Component{leader.New(admin, nodeName, controllers...)}
+	}
+	return controllers
 }

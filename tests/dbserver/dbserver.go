@@ -6,7 +6,6 @@
 package dbserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -16,9 +15,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"regente.io/regente/tests/nscluster"
 )
 
 // Server is a running database server.
@@ -26,7 +26,7 @@ type Server struct {
 	cmd  *exec.Cmd
 	top  string
 	stop syscall.Signal // the signal that shuts it down fast
-	log  *logBuffer
+	log  *nscluster.Buffer
 	done chan struct{}
 }
 
@@ -135,7 +135,7 @@ func scratch(prefix, owner string) (string, error) {
 }
 
 func start(cmd *exec.Cmd, top string, stop syscall.Signal) (*Server, error) {
-	s := &Server{cmd: cmd, top: top, stop: stop, log: &logBuffer{}, done: make(chan struct{})}
+	s := &Server{cmd: cmd, top: top, stop: stop, log: &nscluster.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(top)
@@ -155,21 +155,4 @@ func (s *Server) listening(host string, port int) error {
 	}
 	s.Stop()
 	return fmt.Errorf("database not listening on %s after a minute:\n%s", addr, s.Log())
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -61,23 +61,9 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 			"--disable", "coredns,metrics-server,servicelb,local-storage", "--disable-helm-controller"}, extra...)
 	}
 	via := map[*nscluster.Node]*mnCluster{}
-	serving := func(n *nscluster.Node) *mnCluster {
+	serving := func(n *nscluster.Node) {
 		t.Helper()
-		path := filepath.Join(n.Dir, "admin-remote.yaml")
-		eventually(t, 3*time.Minute, n.Name+" serves", func() error {
-			c.failIfExited(n)
-			b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600); err != nil {
-				return err
-			}
-			_, err = (&server{bin: bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz")
-			return err
-		})
-		via[n] = &mnCluster{t: t, bin: bin, kubeconfig: path}
-		return via[n]
+		via[n] = c.servingAt(n, 3*time.Minute)
 	}
 	// members lists the etcd cluster's voting members and learners as
 	// the test sees them through s1's client certificate.
@@ -137,6 +123,19 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 			return fmt.Errorf("nodes: %q (%v)", out, err)
 		}
 		return nil
+	})
+
+	t.Run("one server leads regente's controllers", func(t *testing.T) {
+		holder := via[s2].kubectl("get", "lease", "-n", "kube-system", "regente-controllers", "-o", "jsonpath={.spec.holderIdentity}")
+		var leaders []string
+		for _, n := range nodes {
+			if strings.Contains(n.Log.String(), "This server leads regente's controllers") {
+				leaders = append(leaders, n.Name)
+			}
+		}
+		if len(leaders) != 1 || !strings.HasPrefix(holder, leaders[0]+"_") {
+			t.Errorf("lease holder %q, servers that say they lead: %v", holder, leaders)
+		}
 	})
 
 	t.Run("writes through any server are read through the others", func(t *testing.T) {

@@ -26,6 +26,27 @@ func startPostgres(t *testing.T, host string, port int) {
 	t.Cleanup(db.Stop)
 }
 
+// servingAt waits until the server node n answers /readyz at its netns
+// address and returns a view of the cluster through it: the admin
+// kubeconfig n wrote, pointed at that address.
+func (c *mnCluster) servingAt(n *nscluster.Node, timeout time.Duration) *mnCluster {
+	c.t.Helper()
+	path := filepath.Join(n.Dir, "admin-remote.yaml")
+	eventually(c.t, timeout, n.Name+" serves", func() error {
+		c.failIfExited(n)
+		b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600); err != nil {
+			return err
+		}
+		_, err = (&server{bin: c.bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz")
+		return err
+	})
+	return &mnCluster{t: c.t, bin: c.bin, kubeconfig: path}
+}
+
 // sharedServers are two servers on one external datastore, each in its
 // own network namespace, and the nodes of their network.
 type sharedServers struct {
@@ -62,36 +83,16 @@ func startSharedServers(t *testing.T, bin string, network nscluster.Network, end
 			"--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"), "--disable-agent", "--datastore-endpoint", endpoint,
 			"--disable", "metrics-server,servicelb,local-storage"}, extra...)
 	}
-	// kubeconfigFor points the admin kubeconfig a server wrote at that
-	// server's netns address.
-	kubeconfigFor := func(n *nscluster.Node) string {
-		t.Helper()
-		path := filepath.Join(n.Dir, "admin-remote.yaml")
-		eventually(t, 2*time.Minute, n.Name+" serves", func() error {
-			c.failIfExited(n)
-			b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600); err != nil {
-				return err
-			}
-			_, err = (&server{bin: bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz")
-			return err
-		})
-		return path
-	}
-
 	s1.Args = serverArgs(s1)
 	c.start(s1)
-	c.kubeconfig = kubeconfigFor(s1)
+	c.kubeconfig = c.servingAt(s1, 2*time.Minute).kubeconfig
 	token, err := os.ReadFile(filepath.Join(s1.DataDir, "server", "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s2.Args = serverArgs(s2, "--server", "https://"+s1.IP+":6443", "--token", strings.TrimSpace(string(token)))
 	c.start(s2)
-	viaS2 := &mnCluster{t: t, bin: bin, kubeconfig: kubeconfigFor(s2)}
+	viaS2 := c.servingAt(s2, 2*time.Minute)
 	return &sharedServers{c: c, viaS2: viaS2, s1: s1, s2: s2, nodes: nodes, token: strings.TrimSpace(string(token))}
 }
 

@@ -1,7 +1,7 @@
 // Package nscluster runs regente nodes on one machine, each in its own
-// network namespace (joined by veth to a bridge), mount namespace (a fresh
-// /sys and private pod log dirs), data dir, run dir and kubelet cgroup
-// root. The multi-node tests and the bench share it. Traffic stays on the
+// network namespace (joined by veth to a bridge), UTS namespace (its name
+// as host name), mount namespace (a fresh /sys and private pod log dirs),
+// data dir, run dir and kubelet cgroup root. The multi-node tests and the bench share it. Traffic stays on the
 // bridge's subnet.
 package nscluster
 
@@ -108,11 +108,14 @@ func removeTree(dir string) {
 	os.Remove(dir)
 }
 
-// script runs in a node's own mount namespace: a fresh /sys (the netns's
+// script runs in a node's own UTS namespace, with the node name as host
+// name (the API servers name their identity leases after it, so two
+// servers must not share one), and its own mount namespace: a fresh /sys (the netns's
 // devices) with the host's cgroups under it, and private pod log dirs,
 // since every kubelet writes /var/log/pods, and a private /run/regente,
 // the run dir of a server's node (servers have no --run-dir).
 const script = `set -e
+hostname "$NODE_NAME"
 mkdir -p "$NODE_DIR/cg"
 mount --rbind /sys/fs/cgroup "$NODE_DIR/cg"
 mount -t sysfs sysfs /sys
@@ -142,9 +145,9 @@ type Node struct {
 // Start launches the node's process.
 func (n *Node) Start() error {
 	n.Log = &Buffer{}
-	args := append([]string{"--net=/run/netns/" + Namespace(n.Name), "unshare", "-m", "--propagation", "slave", "sh", "-c", script, "sh"}, n.Args...)
+	args := append([]string{"--net=/run/netns/" + Namespace(n.Name), "unshare", "-m", "-u", "--propagation", "slave", "sh", "-c", script, "sh"}, n.Args...)
 	n.cmd = exec.Command("nsenter", args...)
-	n.cmd.Env = append(os.Environ(), "NODE_DIR="+n.Dir)
+	n.cmd.Env = append(os.Environ(), "NODE_DIR="+n.Dir, "NODE_NAME="+n.Name)
 	n.cmd.Stdout, n.cmd.Stderr = n.Log, n.Log
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
