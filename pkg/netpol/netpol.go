@@ -67,8 +67,8 @@ func (n *NetworkPolicy) Start(ctx context.Context) error {
 			return nil
 		}
 		n.iptablesQueue = true
-		logger.Info("This kernel cannot queue packets from nftables (no nft_queue): NetworkPolicy is enforced through iptables NFQUEUE instead, "+
-			"which sends every new pod connection for a verdict; `modprobe nft_queue` restores the narrower nftables rules at the next start. "+
+		logger.Info("This kernel cannot queue packets from nftables (no nft_queue): NetworkPolicy is enforced through iptables NFQUEUE instead, " +
+			"which sends every new pod connection for a verdict; `modprobe nft_queue` restores the narrower nftables rules at the next start. " +
 			"The controller's own nftables sync keeps failing on this kernel and says so in the log.")
 	}
 	return n.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
