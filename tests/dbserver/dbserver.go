@@ -21,6 +21,11 @@ import (
 	"regente.io/regente/tests/nscluster"
 )
 
+// maxConnections leaves room for several servers: each kine opens a
+// connection per concurrent request, and an API server starting up lists
+// every resource at once, past PostgreSQL's default of 100.
+const maxConnections = "1000"
+
 // Server is a running database server.
 type Server struct {
 	cmd  *exec.Cmd
@@ -81,7 +86,7 @@ func Postgres(host string, port int) (*Server, error) {
 	}
 	fmt.Fprintf(hba, "host all all %s.0/24 trust\n", host[:strings.LastIndex(host, ".")])
 	hba.Close()
-	s, err := start(asPostgres("postgres", "-D", dir, "-h", host, "-p", strconv.Itoa(port), "-k", dir), top, syscall.SIGINT)
+	s, err := start(asPostgres("postgres", "-D", dir, "-h", host, "-p", strconv.Itoa(port), "-k", dir, "-c", "max_connections="+maxConnections), top, syscall.SIGINT)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +109,7 @@ func MariaDB(host string, port int, password string) (*Server, error) {
 		return nil, fmt.Errorf("mariadb-install-db: %v: %s", err, out)
 	}
 	cmd := exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", "--datadir="+dir, "--socket="+socket,
-		"--bind-address="+host, "--port="+strconv.Itoa(port), "--pid-file="+filepath.Join(top, "mysqld.pid"), "--skip-log-bin")
+		"--bind-address="+host, "--port="+strconv.Itoa(port), "--pid-file="+filepath.Join(top, "mysqld.pid"), "--skip-log-bin", "--max-connections="+maxConnections)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s, err := start(cmd, top, syscall.SIGTERM)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -176,6 +177,23 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 			}
 		}
 		wantMembers(s2, "s1", "s2", "s3")
+	})
+
+	t.Run("a data dir of another cluster is refused", func(t *testing.T) {
+		// A data dir whose CA is not the one the token pins: a server of
+		// another cluster pointed at this one by mistake.
+		foreign := filepath.Join(t.TempDir(), "data")
+		tlsDir := filepath.Join(foreign, "server", "tls")
+		os.MkdirAll(tlsDir, 0o700)
+		os.WriteFile(filepath.Join(tlsDir, "server-ca.crt"), []byte("another cluster's CA\n"), 0o644)
+		args := append([]string{"server", "--config", "", "--data-dir", foreign, "--node-ip", etcdNet.Subnet + ".254", "--disable-agent"}, join...)
+		out, err := runWithTimeout(exec.Command(bin, args...), time.Minute)
+		if err == nil || !strings.Contains(out, "belongs to another cluster") {
+			t.Errorf("a server with another cluster's data dir: %v\n%s", err, tail(out))
+		}
+		if _, err := os.Stat(filepath.Join(foreign, "server", "db", "etcd")); err == nil {
+			t.Errorf("the refused server created an etcd member")
+		}
 	})
 
 	t.Run("a deleted server leaves the etcd cluster and joins again", func(t *testing.T) {
