@@ -52,6 +52,11 @@ func TestHelmChart(t *testing.T) {
 		return fmt.Sprintf("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: %s, namespace: kube-system}\nspec:\n%s", name, spec)
 	}
 	inline := base64.StdEncoding.EncodeToString(chart)
+	// The Helm controller installs its CRDs after the API answers /readyz.
+	eventually(t, time.Minute, "the HelmChart CRD established", func() error {
+		_, err := s.kubectlErr("wait", "--for=condition=established", "--timeout=5s", "crd/helmcharts.helm.cattle.io", "crd/helmchartconfigs.helm.cattle.io")
+		return err
+	})
 
 	t.Run("chartContent installs, upgrades on change and uninstalls on delete", func(t *testing.T) {
 		s.apply(helmChart("demo", fmt.Sprintf(`  targetNamespace: apps
