@@ -1,5 +1,5 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build payload test test-unit test-integration bench clean
+.PHONY: all build payload release test test-unit test-integration bench clean
 
 all: build
 
@@ -9,6 +9,10 @@ build: payload
 
 payload:
 	hack/payload.sh
+
+# Static binaries for amd64, arm64 and armv7 with checksums, in dist/.
+release:
+	hack/release.sh
 
 test: build
 	hack/test.sh
@@ -23,4 +27,4 @@ bench: build
 	hack/bench.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by every hack/ script and .ci/run: ONE set of Go build settings,
 # because changing any of them (cgo, tags, trimpath) throws the whole build
 # cache away and costs a cold build (~12 minutes on 2 cores).

@@ -6,9 +6,15 @@
 # system images (pkg/sysimages). Packs them with pkg/payload's format into
 # pkg/payload/embedded/payload.tar.zst, which the binary embeds.
 # Needs libseccomp-dev (static libseccomp.a) for runc.
+#
+# GOARCH (and GOARM, CC) in the environment build a payload for another
+# machine, as hack/release.sh does; the build tools here still run on this
+# one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
+target_arch=${GOARCH:-$(go env GOHOSTARCH)}
+host_go() { env -u GOARCH -u GOARM -u CC go "$@"; }
 out=$(realpath -m bin/payload)
 rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
 
@@ -66,9 +72,9 @@ for dir in hack/images/*/; do
   )
 done
 for image in $(ls images) $(ls hack/images); do
-  go run ./hack/imagebuild -system "$image" -o "$out/images/$image.tar" "$out/$image"
+  host_go run ./hack/imagebuild -arch "$target_arch" -system "$image" -o "$out/images/$image.tar" "$out/$image"
   rm "$out/$image"
 done
 
-go run ./hack/payloadpack -dir "$out" -o pkg/payload/embedded/payload.tar.zst
+host_go run ./hack/payloadpack -dir "$out" -o pkg/payload/embedded/payload.tar.zst
 ls -l pkg/payload/embedded/payload.tar.zst >&2

@@ -15,9 +15,13 @@ import (
 	"k8s.io/klog/v2"
 
 	agentverb "regente.io/regente/pkg/cli/agent"
+	certificateverb "regente.io/regente/pkg/cli/certificate"
+	checkconfigverb "regente.io/regente/pkg/cli/checkconfig"
 	crictlverb "regente.io/regente/pkg/cli/crictl"
 	ctrverb "regente.io/regente/pkg/cli/ctr"
+	killallverb "regente.io/regente/pkg/cli/killall"
 	kubectlverb "regente.io/regente/pkg/cli/kubectl"
+	secretsencryptverb "regente.io/regente/pkg/cli/secretsencrypt"
 	serververb "regente.io/regente/pkg/cli/server"
 	snapshotverb "regente.io/regente/pkg/cli/snapshot"
 	tokenverb "regente.io/regente/pkg/cli/token"
@@ -29,11 +33,15 @@ const usage = `regente: Kubernetes in one binary.
 Usage:
   regente server [flags]    run the control plane (see regente server --help)
   regente agent [flags]     join a server as a node (see regente agent --help)
-  regente token create|list|delete   manage join tokens (see regente token --help)
+  regente token create|list|delete|rotate   manage join tokens (see regente token --help)
   regente etcd-snapshot save|ls|delete|prune   snapshots of the datastore (see --help)
+  regente certificate check|rotate|rotate-ca   certificates and CAs (see regente certificate --help)
+  regente secrets-encrypt status|enable|disable|prepare|rotate|reencrypt|rotate-keys   Secrets at rest (see --help)
+  regente check-config [flags]   check this host for what regente needs, with fixes (see --help)
   regente kubectl [args]    run kubectl against the local cluster
   regente ctr [args]        run containerd's ctr against the node's containerd
   regente crictl [args]     run crictl against the node's containerd (REGENTE_DATA_DIR if not /var/lib/regente)
+  regente killall           stop the node's pods and remove their mounts, devices and rules
   regente --version         print regente, Kubernetes, kine and Go versions
   regente help              print this help
 
@@ -58,17 +66,25 @@ func run(prog string, args []string) int {
 		return runDaemon("server", serververb.Run, args[1:])
 	case "agent":
 		return runDaemon("agent", agentverb.Run, args[1:])
+	case "check-config":
+		return checkconfigverb.Run(args[1:], os.Stdout, os.Stderr)
 	case "kubectl":
 		kubectlverb.Run(args[1:])
 		return 0
 	case "etcd-snapshot":
 		return exitCode("etcd-snapshot", snapshotverb.Run(args[1:], os.Stdout))
+	case "certificate":
+		return exitCode("certificate", certificateverb.Run(args[1:], os.Stdout))
+	case "secrets-encrypt":
+		return exitCode("secrets-encrypt", secretsencryptverb.Run(context.Background(), args[1:], os.Stdout))
 	case "token":
 		return exitCode("token", tokenverb.Run(context.Background(), args[1:], os.Stdout))
 	case "crictl":
 		return exitCode("crictl", crictlverb.Run(args[1:]))
 	case "ctr":
 		return exitCode("ctr", ctrverb.Run(context.Background(), args[1:]))
+	case "killall":
+		return exitCode("killall", killallverb.Run(args[1:], os.Stderr))
 	case "--version", "-v", "version":
 		version.Print(os.Stdout)
 		return 0

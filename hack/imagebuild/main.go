@@ -22,6 +22,7 @@ func main() {
 	out := flag.String("o", "", "archive to write")
 	entrypoint := flag.String("entrypoint", "", "comma-separated entrypoint")
 	cmd := flag.String("cmd", "", "comma-separated cmd")
+	arch := flag.String("arch", "", "GOARCH of the image's programs; empty means this machine's")
 	system := flag.String("system", "", "build this system image of pkg/sysimages: its name and entrypoint come from there")
 	flag.Parse()
 	files := flag.Args()
@@ -34,17 +35,17 @@ func main() {
 		*name, *entrypoint = img.Ref, "/"+img.Name
 		files = []string{"/" + img.Name + "=" + files[0]}
 	}
-	if err := run(*name, *out, *entrypoint, *cmd, files); err != nil {
+	if err := run(*name, *out, *entrypoint, *cmd, *arch, files); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, out, entrypoint, cmd string, files []string) error {
+func run(name, out, entrypoint, cmd, arch string, files []string) error {
 	if name == "" || out == "" || len(files) == 0 {
 		return fmt.Errorf("usage: imagebuild -name <ref> -o <archive> <image-path>=<host-path>...")
 	}
-	img := ociarchive.Image{Name: name, Entrypoint: split(entrypoint), Cmd: split(cmd)}
+	img := ociarchive.Image{Name: name, Entrypoint: split(entrypoint), Cmd: split(cmd), Arch: arch}
 	for _, f := range files {
 		inImage, onHost, ok := strings.Cut(f, "=")
 		if !ok {

@@ -18,6 +18,7 @@ import (
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/cloudprovider"
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/images"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/kubelet"
@@ -58,6 +59,8 @@ type Config struct {
 	// DisableNetworkPolicy leaves NetworkPolicy unenforced (another
 	// implementation, or none).
 	DisableNetworkPolicy bool
+	// PrivateRegistry is --private-registry, the registries.yaml file.
+	PrivateRegistry string
 }
 
 // Components returns the node's components in start order.
@@ -79,6 +82,10 @@ func Components(cfg Config) []component.Component {
 		BinDir:       binDir,
 		CNIConfDir:   cniConfDir,
 		SandboxImage: images.PauseImage,
+		// The default file is read only if present; one named on purpose
+		// must exist.
+		RegistriesFile:     cfg.PrivateRegistry,
+		RegistriesOptional: cfg.PrivateRegistry == config.DefaultPrivateRegistry,
 	})
 	kubeProxy := proxy.New(proxy.Config{
 		NodeName:    cfg.NodeName,

@@ -16,6 +16,7 @@ import (
 	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/loadbalancer"
+	"regente.io/regente/pkg/sdnotify"
 )
 
 // Run runs `regente agent`: it joins the server, then runs the node with
@@ -87,6 +88,8 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		Labels:               cfg.NodeLabels,
 		Taints:               cfg.NodeTaints,
 		DisableNetworkPolicy: joined.Cluster.DisableNetworkPolicy,
+		PrivateRegistry:      cfg.PrivateRegistry,
 	})
+	components = append(components, &sdnotify.Ready{What: "regente agent"})
 	return component.NewManager(components...).Run(ctx)
 }

@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+	encryptionconfigcontroller "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -23,6 +25,10 @@ import (
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
 )
+
+// encryptionConfigPoll is how often the API server looks for a changed
+// encryption configuration.
+const encryptionConfigPoll = 3 * time.Second
 
 // Config is what the apiserver needs from the server's options.
 type Config struct {
@@ -38,6 +44,9 @@ type Config struct {
 	PKI     *certs.PKI
 	// ConfigDir holds files generated for the apiserver (authentication config).
 	ConfigDir string
+	// EncryptionConfig is the Secrets' encryption configuration, which
+	// the API server reloads when it changes (pkg/secretsencrypt).
+	EncryptionConfig string
 	// ExtraArgs are the user's --kube-apiserver-arg values, "--key=value".
 	ExtraArgs []string
 	// Handlers are regente's own endpoints, served on the API server's
@@ -95,6 +104,9 @@ func (a *APIServer) defaultArgs(authnFile string) []string {
 	args := a.baseArgs(authnFile)
 	if t := a.cfg.EtcdTLS; t != nil {
 		args = append(args, "--etcd-cafile="+t.CAFile, "--etcd-certfile="+t.CertFile, "--etcd-keyfile="+t.KeyFile)
+	}
+	if a.cfg.EncryptionConfig != "" {
+		args = append(args, "--encryption-provider-config="+a.cfg.EncryptionConfig, "--encryption-provider-config-automatic-reload=true")
 	}
 	return args
 }
@@ -157,6 +169,11 @@ func (a *APIServer) Start(ctx context.Context) error {
 	// The loopback clients would otherwise log every deprecation warning
 	// the server sends to itself.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	// `regente secrets-encrypt` waits for each change of the encryption
+	// configuration to be loaded before its next step; upstream polls the
+	// file once a minute. Reading and hashing a 1 KiB file every few
+	// seconds costs nothing.
+	encryptionconfigcontroller.EncryptionConfigFileChangePollDuration = encryptionConfigPoll
 	return a.Runner.Start(klog.NewContext(ctx, logger), func(ctx context.Context) (func() error, error) {
 		completed, err := a.opts.Complete(ctx)
 		if err != nil {

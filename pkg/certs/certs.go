@@ -117,6 +117,10 @@ type authority struct {
 	name string
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
+	// cross is this CA's certificate signed by the CA it replaced (see
+	// RotateCA), or nil. Leaves it signs carry it as an intermediate, so
+	// that peers who still trust only the old CA verify them.
+	cross *x509.Certificate
 }
 
 // leafSpec describes one leaf certificate Ensure maintains.
@@ -284,7 +288,11 @@ func (e *ensurer) ensureCA(name string) (*authority, error) {
 	if err := fixKeyMode(kp.Key); err != nil {
 		return nil, err
 	}
-	return &authority{name: name, cert: cert, key: key}, nil
+	cross, err := loadCross(e.dir, name, cert, e.now)
+	if err != nil {
+		return nil, err
+	}
+	return &authority{name: name, cert: cert, key: key, cross: cross}, nil
 }
 
 func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
@@ -292,15 +300,7 @@ func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "regente-" + name + "@" + strconv.FormatInt(e.now.Unix(), 10)},
-		NotBefore:             e.now.Add(-clockSkew),
-		NotAfter:              e.now.Add(caValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	cert, err := sign(name, tmpl, &key.PublicKey, nil, key)
+	cert, err := sign(name, caTemplate(name, e.now), &key.PublicKey, nil, key)
 	if err != nil {
 		return nil, err
 	}
@@ -311,6 +311,18 @@ func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
 	}
 	e.changed = append(e.changed, "created "+name)
 	return &authority{name: name, cert: cert, key: key}, nil
+}
+
+// caTemplate is a new CA certificate named after name and the time.
+func caTemplate(name string, now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "regente-" + name + "@" + strconv.FormatInt(now.Unix(), 10)},
+		NotBefore:             now.Add(-clockSkew),
+		NotAfter:              now.Add(caValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
 }
 
 // ensureServiceKey creates the service-account key once; an existing one is
@@ -373,7 +385,7 @@ func (e *ensurer) ensureLeaf(s leafSpec) error {
 	}
 	// Key before cert: a crash in between leaves a valid key that the next
 	// run reuses for a fresh cert.
-	if err := atomicfile.Write(append(files, certFile(kp.Cert, cert))...); err != nil {
+	if err := atomicfile.Write(append(files, certFile(kp.Cert, cert, s.ca.cross))...); err != nil {
 		return err
 	}
 	e.changed = append(e.changed, change)
@@ -504,8 +516,16 @@ func parseCertificate(b []byte) (*x509.Certificate, error) {
 	}
 }
 
-func certFile(path string, cert *x509.Certificate) atomicfile.File {
-	return atomicfile.File{Path: path, Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Mode: 0o644}
+// certFile is a certificate's PEM file, followed by the intermediates
+// that chain it to a CA a peer may still trust (nil ones are skipped).
+func certFile(path string, cert *x509.Certificate, chain ...*x509.Certificate) atomicfile.File {
+	data := certPEM(cert)
+	for _, c := range chain {
+		if c != nil {
+			data = append(data, certPEM(c)...)
+		}
+	}
+	return atomicfile.File{Path: path, Data: data, Mode: 0o644}
 }
 
 // newKey generates a P-256 key and its PEM file content for path.

@@ -36,6 +36,23 @@ func CAHash(caCertPath string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// TrustedCAHashes are the server CA hashes a join token may pin: the
+// current file's and, after RotateCA, the replaced file's.
+func TrustedCAHashes(tlsDir string) ([]string, error) {
+	current, err := CAHash(pair(tlsDir, "server-ca").Cert)
+	if err != nil {
+		return nil, err
+	}
+	hashes := []string{current}
+	previous, err := CAHash(previousFile(tlsDir, "server-ca"))
+	if err == nil {
+		hashes = append(hashes, previous)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return hashes, nil
+}
+
 func loadKey(path string) (*ecdsa.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

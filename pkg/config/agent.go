@@ -32,6 +32,7 @@ func NewAgent() *Agent {
 		DataDir:      "/var/lib/regente",
 		RunDir:       "/run/regente",
 		LBServerPort: 6444,
+		Node:         Node{PrivateRegistry: DefaultPrivateRegistry},
 	}
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,27 @@ func TestAgentValidateNamesTheFix(t *testing.T) {
 	if _, err := LoadAgent([]string{"--config", "", "--tokn", "x"}, nil); err == nil || !strings.Contains(err.Error(), "did you mean --token") ||
 		!strings.Contains(err.Error(), "regente agent --help") {
 		t.Errorf("unknown flag error: %v", err)
+	}
+}
+
+func TestPrivateRegistryFlagAndConfigKey(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte("private-registry: /srv/registries.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadServer([]string{"--config", ""}, nil)
+	if err != nil || s.PrivateRegistry != DefaultPrivateRegistry {
+		t.Errorf("server default: %q %v", s.PrivateRegistry, err)
+	}
+	if s, err = LoadServer([]string{"--config", cfgFile}, nil); err != nil || s.PrivateRegistry != "/srv/registries.yaml" {
+		t.Errorf("server config key: %q %v", s.PrivateRegistry, err)
+	}
+	a, err := LoadAgent([]string{"--config", cfgFile, "--private-registry", "/x.yaml"}, nil)
+	if err != nil || a.PrivateRegistry != "/x.yaml" {
+		t.Errorf("agent flag over config key: %q %v", a.PrivateRegistry, err)
+	}
+	if a, err = LoadAgent([]string{"--config", ""}, nil); err != nil || a.PrivateRegistry != DefaultPrivateRegistry {
+		t.Errorf("agent default: %q %v", a.PrivateRegistry, err)
 	}
 }

@@ -15,6 +15,10 @@ import (
 // It is optional; a file named explicitly is not.
 const DefaultConfigFile = "/etc/regente/config.yaml"
 
+// DefaultPrivateRegistry is --private-registry's default. It is optional;
+// a file named explicitly is not.
+const DefaultPrivateRegistry = "/etc/regente/registries.yaml"
+
 // Server holds every option of `regente server`. Each field is one flag; the
 // config file key is the flag name and the environment variable is REGENTE_
 // plus the upper-cased name with "-" turned into "_".
@@ -51,6 +55,8 @@ type Server struct {
 	DisableAgent              bool     // --disable-agent
 	DisableHelmController     bool     // --disable-helm-controller
 	DisableNetworkPolicy      bool     // --disable-network-policy
+	SecretsEncryption         bool     // --secrets-encryption: encrypt Secrets from the first start
+	SecretsEncryptionProvider string   // --secrets-encryption-provider: aescbc or secretbox
 	ClusterReset              bool     // --cluster-reset
 	ClusterResetRestorePath   string   // --cluster-reset-restore-path
 	SnapshotDir               string   // --etcd-snapshot-dir; "" means <data-dir>/server/db/snapshots
@@ -78,6 +84,9 @@ func NewServer() *Server {
 		FlannelBackend:       "vxlan",
 		SnapshotRetention:    5,
 		SnapshotScheduleCron: "0 */12 * * *",
+		Node:                 Node{PrivateRegistry: DefaultPrivateRegistry},
+		// aescbc is what k3s writes and what upstream documents first.
+		SecretsEncryptionProvider: "aescbc",
 	}
 }
 
@@ -116,6 +125,8 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
 	fs.BoolVar(&s.DisableNetworkPolicy, "disable-network-policy", s.DisableNetworkPolicy, "Do not enforce NetworkPolicy on any node (agents follow the server)")
+	fs.BoolVar(&s.SecretsEncryption, "secrets-encryption", s.SecretsEncryption, "Encrypt Secrets at rest from the first start (later: regente secrets-encrypt enable)")
+	fs.StringVar(&s.SecretsEncryptionProvider, "secrets-encryption-provider", s.SecretsEncryptionProvider, "The key kind --secrets-encryption creates: aescbc or secretbox")
 	fs.BoolVar(&s.ClusterReset, "cluster-reset", s.ClusterReset, "With --cluster-reset-restore-path: restore the datastore from a snapshot, keep the old one aside, and exit")
 	fs.StringVar(&s.ClusterResetRestorePath, "cluster-reset-restore-path", s.ClusterResetRestorePath, "Snapshot file to restore with --cluster-reset")
 	fs.StringVar(&s.SnapshotDir, "etcd-snapshot-dir", s.SnapshotDir, "Directory of datastore snapshots (default: <data-dir>/server/db/snapshots)")
@@ -136,6 +147,7 @@ type Node struct {
 	NodeLabels      []string // --node-label; key=value, repeatable
 	NodeTaints      []string // --node-taint; key=value:Effect, repeatable
 	FlannelIface    string   // --flannel-iface; "" means the node IP's interface
+	PrivateRegistry string   // --private-registry; registries.yaml (mirrors, auth, TLS)
 }
 
 func (n *Node) addFlags(fs *pflag.FlagSet) {
@@ -147,6 +159,7 @@ func (n *Node) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&n.NodeLabels, "node-label", n.NodeLabels, "Label to register the node with, key=value; repeatable")
 	fs.StringArrayVar(&n.NodeTaints, "node-taint", n.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.StringVar(&n.FlannelIface, "flannel-iface", n.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
+	fs.StringVar(&n.PrivateRegistry, "private-registry", n.PrivateRegistry, "Registry mirrors, credentials and TLS for image pulls, in k3s's registries.yaml format (the default file may be missing)")
 }
 
 // Complete fills derived defaults: cluster-dns becomes the 10th address of

@@ -16,18 +16,20 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Server{
-		ConfigFile:           "/etc/regente/config.yaml",
-		DataDir:              "/var/lib/regente",
-		BindAddress:          "0.0.0.0",
-		HTTPSListenPort:      6443,
-		ClusterCIDR:          "10.42.0.0/16",
-		ServiceCIDR:          "10.43.0.0/16",
-		ClusterDomain:        "cluster.local",
-		WriteKubeconfig:      "/etc/regente/regente.yaml",
-		WriteKubeconfigMode:  "0600",
-		FlannelBackend:       "vxlan",
-		SnapshotRetention:    5,
-		SnapshotScheduleCron: "0 */12 * * *",
+		ConfigFile:                "/etc/regente/config.yaml",
+		DataDir:                   "/var/lib/regente",
+		BindAddress:               "0.0.0.0",
+		HTTPSListenPort:           6443,
+		ClusterCIDR:               "10.42.0.0/16",
+		ServiceCIDR:               "10.43.0.0/16",
+		ClusterDomain:             "cluster.local",
+		WriteKubeconfig:           "/etc/regente/regente.yaml",
+		WriteKubeconfigMode:       "0600",
+		FlannelBackend:            "vxlan",
+		SnapshotRetention:         5,
+		SnapshotScheduleCron:      "0 */12 * * *",
+		Node:                      Node{PrivateRegistry: "/etc/regente/registries.yaml"},
+		SecretsEncryptionProvider: "aescbc",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)

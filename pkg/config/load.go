@@ -250,6 +250,12 @@ func mergeEnv(fs *pflag.FlagSet, merged map[string]*setting, lookupEnv func(stri
 		}
 		env := envName(f.Name)
 		v, ok := lookupEnv(env)
+		if (!ok || v == "") && f.Name == "server" {
+			// k3s users set K3S_URL to make a node join; REGENTE_URL is
+			// that habit, and what install.sh documents.
+			env = "REGENTE_URL"
+			v, ok = lookupEnv(env)
+		}
 		if !ok || v == "" {
 			return
 		}

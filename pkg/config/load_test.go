@@ -106,6 +106,16 @@ func TestLoadServer(t *testing.T) {
 			check: wantField(func(s *Server) any { return s.DataDir }, "/file"),
 		},
 		{
+			name:  "REGENTE_URL is the server to join, as K3S_URL is",
+			env:   map[string]string{"REGENTE_URL": "https://10.0.0.1:6443"},
+			check: wantField(func(s *Server) any { return s.Server }, "https://10.0.0.1:6443"),
+		},
+		{
+			name:  "REGENTE_SERVER beats REGENTE_URL",
+			env:   map[string]string{"REGENTE_URL": "https://a:6443", "REGENTE_SERVER": "https://b:6443"},
+			check: wantField(func(s *Server) any { return s.Server }, "https://b:6443"),
+		},
+		{
 			name:  "list: file",
 			files: map[string]string{"config.yaml": "tls-san: [f1, f2]\n"},
 			check: wantField(func(s *Server) any { return s.TLSSANs }, []string{"f1", "f2"}),

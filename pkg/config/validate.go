@@ -45,6 +45,9 @@ func (s *Server) Validate() error {
 		}
 	}
 
+	if !slices.Contains([]string{"aescbc", "secretbox"}, s.SecretsEncryptionProvider) {
+		fail("--secrets-encryption-provider %q is not aescbc or secretbox: use one of them (aescbc is the default)", s.SecretsEncryptionProvider)
+	}
 	if s.HTTPSListenPort < 1 || s.HTTPSListenPort > 65535 {
 		fail("--https-listen-port %d is out of range: use a port between 1 and 65535, e.g. 6443", s.HTTPSListenPort)
 	}

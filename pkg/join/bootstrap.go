@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -38,6 +39,9 @@ type BootstrapResponse struct {
 	// EtcdMembers are the client URLs of the embedded etcd cluster, empty
 	// when the server keeps its data elsewhere.
 	EtcdMembers []string `json:"etcdMembers,omitempty"`
+	// EncryptionConfig is the Secrets' encryption configuration: every
+	// server needs the keys the others encrypt with.
+	EncryptionConfig []byte `json:"encryptionConfig,omitempty"`
 }
 
 func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +72,9 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 	s.mu.RLock()
 	server := s.secrets[0]
 	s.mu.RUnlock()
+	if when, ok := s.revokedAt(t); ok && t.Kind == KindServer {
+		return nil, refuse(http.StatusUnauthorized, "the server token was replaced by `regente token rotate` on %s: join with the new token, in <data-dir>/server/token on the first server", when.Format(time.RFC3339))
+	}
 	if t.Kind != KindServer || !equal(t.Secret, server) {
 		return nil, refuse(http.StatusUnauthorized, "only the server token (K10<hash>::server:<secret>, in <data-dir>/server/token) lets a server join: agent and bootstrap tokens do not carry the cluster's keys")
 	}
@@ -78,6 +85,13 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 			return nil, fmt.Errorf("read %s: %w", name, err)
 		}
 		resp.Files[name] = b
+	}
+	if s.cfg.EncryptionConfig != "" {
+		b, err := os.ReadFile(s.cfg.EncryptionConfig)
+		if err != nil {
+			return nil, fmt.Errorf("read the encryption configuration: %w", err)
+		}
+		resp.EncryptionConfig = b
 	}
 	if s.cfg.EtcdMembers != nil {
 		members, err := s.cfg.EtcdMembers(r.Context())
@@ -90,10 +104,11 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 }
 
 // FetchBootstrap gets the cluster's CAs and keys from the server at
-// serverURL for a joining server and writes them into tlsDir (keys 0600).
+// serverURL for a joining server and writes them into tlsDir (keys 0600),
+// and the Secrets' encryption configuration to encryptionConfig (0600).
 // A tlsDir that already holds a server CA must hold the one the token
 // pins: a data dir never changes cluster.
-func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir string) error {
+func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir, encryptionConfig string) error {
 	if u, err := url.Parse(serverURL); err != nil || u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("--server %q must be an https:// URL, e.g. https://192.168.1.10:6443", serverURL)
 	}
@@ -126,6 +141,12 @@ func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir s
 		}
 		files = append(files, atomicfile.File{Path: filepath.Join(tlsDir, name), Data: data, Mode: mode})
 	}
+	if len(resp.EncryptionConfig) > 0 {
+		if err := os.MkdirAll(filepath.Dir(encryptionConfig), 0o700); err != nil {
+			return err
+		}
+		files = append(files, atomicfile.File{Path: encryptionConfig, Data: resp.EncryptionConfig, Mode: 0o600})
+	}
 	return atomicfile.Write(files...)
 }
 
@@ -136,7 +157,7 @@ func fetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir s
 		if err != nil {
 			return err
 		}
-		return postJSON(ctx, serverURL, ca, PathBootstrap, BootstrapRequest{Token: token.Credential()}, &resp)
+		return postJSON(ctx, "join", serverURL, ca, PathBootstrap, BootstrapRequest{Token: token.Credential()}, &resp)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("join %s as a server: %w", serverURL, err)

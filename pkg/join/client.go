@@ -105,7 +105,7 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 		req.CSRs[role] = string(csr)
 	}
 	var out Response
-	if err := postJSON(ctx, cfg.ServerURL, ca, PathJoin, req, &out); err != nil {
+	if err := postJSON(ctx, "join", cfg.ServerURL, ca, PathJoin, req, &out); err != nil {
 		return nil, err
 	}
 	issued := map[certs.NodeRole][]byte{}
@@ -121,8 +121,9 @@ func joinOnce(ctx context.Context, cfg ClientConfig, password string) (*Result, 
 
 // postJSON posts in to the join service at path over TLS pinned to ca and
 // decodes the answer into out. A refusal by the join service is a
-// *refusedError; anything else may be retried.
-func postJSON(ctx context.Context, serverURL string, ca []byte, path string, in, out any) error {
+// *refusedError; anything else may be retried. what names the request in
+// errors, e.g. "join".
+func postJSON(ctx context.Context, what, serverURL string, ca []byte, path string, in, out any) error {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
 		return &refusedError{"the server's CA is not a PEM certificate"}
@@ -161,9 +162,9 @@ func postJSON(ctx context.Context, serverURL string, ca []byte, path string, in,
 		}
 		if resp.Header.Get(RefusedHeader) == "" {
 			// Not the join service's answer: a server still starting.
-			return fmt.Errorf("the server is not ready to take joins: %s", e.Message)
+			return fmt.Errorf("the server is not ready to take the %s yet: %s", what, e.Message)
 		}
-		return &refusedError{fmt.Sprintf("the server refused the join: %s", e.Message)}
+		return &refusedError{fmt.Sprintf("the server refused the %s: %s", what, e.Message)}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("the join response is not valid JSON: %w", err)
@@ -209,8 +210,44 @@ func serverCA(ctx context.Context, cfg ClientConfig) ([]byte, error) {
 	}
 	sum := sha256.Sum256(ca)
 	if got := hex.EncodeToString(sum[:]); got != cfg.Token.CAHash {
+		// After `regente certificate rotate-ca` the server's CA file is a
+		// new one, which tokens copied before do not pin. A node that
+		// joined before still holds the CA it trusted then; the server's
+		// serving chain includes the new CA signed by that one, so a
+		// verified connection vouches for the new file.
+		if ca, err := vouchedByKnownCA(ctx, cfg, known); err == nil {
+			klog.FromContext(ctx).Info("The server's CA changed since this node joined; it is trusted through the CA this node joined with", "server", cfg.ServerURL)
+			return ca, nil
+		}
 		return nil, &refusedError{fmt.Sprintf("the server's CA (sha256 %s...) is not the one the token pins (%s...): the token belongs to another cluster, or something between here and %s is not that server; copy the token again from <data-dir>/server/token",
 			got[:12], cfg.Token.CAHash[:12], cfg.ServerURL)}
 	}
 	return ca, nil
+}
+
+// vouchedByKnownCA fetches the server CA file over TLS verified against
+// the CA file at known, kept from an earlier join.
+func vouchedByKnownCA(ctx context.Context, cfg ClientConfig, known string) ([]byte, error) {
+	pem, err := os.ReadFile(known)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no certificate", known)
+	}
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.ServerURL+PathCACerts, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", PathCACerts, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }

@@ -6,6 +6,9 @@ import "regente.io/regente/pkg/certs"
 const (
 	PathCACerts = "/v1-regente/cacerts"
 	PathJoin    = "/v1-regente/join"
+	// PathRotate replaces the server token's secret (regente token
+	// rotate), authenticated by the current one.
+	PathRotate = "/v1-regente/token-rotate"
 )
 
 // maxRequest bounds a join request's body: four CSRs and a few names.
@@ -41,6 +44,18 @@ type Cluster struct {
 	FlannelBackend string `json:"flannelBackend"`
 	// DisableNetworkPolicy is the server's --disable-network-policy.
 	DisableNetworkPolicy bool `json:"disableNetworkPolicy"`
+}
+
+// RotateRequest is what `regente token rotate` posts to PathRotate.
+type RotateRequest struct {
+	// Token is the credential of the current server token.
+	Token     string `json:"token"`
+	NewSecret string `json:"newSecret"`
+}
+
+// RotateResponse holds the new full token.
+type RotateResponse struct {
+	Token string `json:"token"`
 }
 
 // RefusedHeader marks a refusal by the join service itself, as opposed to

@@ -35,6 +35,9 @@ type ServerConfig struct {
 	CADir      string // the server's TLS dir
 	Kubeconfig string // reads bootstrap tokens and EndpointSlices, keeps node passwords
 	Cluster    Cluster
+	// EncryptionConfig is the Secrets' encryption configuration file,
+	// sent to joining servers; "" sends none.
+	EncryptionConfig string
 	// EtcdMembers lists the embedded etcd cluster's client URLs for
 	// joining servers; nil when the server runs no etcd.
 	EtcdMembers func(ctx context.Context) ([]string, error)
@@ -42,14 +45,25 @@ type ServerConfig struct {
 
 // Server serves the join endpoints.
 type Server struct {
-	cfg     ServerConfig
-	mu      sync.RWMutex
-	secrets [2]string // server, agent; set by SetSecrets
-	once    sync.Once
-	client  kubernetes.Interface
-	signer  *certs.Signer
-	err     error
+	cfg      ServerConfig
+	mu       sync.RWMutex
+	secrets  [2]string // server, agent; set by SetSecrets
+	agentOwn bool      // the agent secret is --agent-token's, not the server's
+	revoked  map[string]time.Time
+	rotator  Rotator
+	// rotating serializes rotations, so that two at once cannot both
+	// replace the same secret.
+	rotating sync.Mutex
+	once     sync.Once
+	client   kubernetes.Interface
+	signer   *certs.Signer
+	err      error
 }
+
+// Rotator makes a server secret rotation durable (the token file, the
+// list of replaced secrets) and returns the new full token. The join
+// service accepts the new secret only once it returns.
+type Rotator func(ctx context.Context, oldSecret, newSecret string) (string, error)
 
 // NewServer returns the endpoints; they connect to the API lazily, at the
 // first join, since they are served by the API server they talk to.
@@ -67,6 +81,24 @@ func (s *Server) SetSecrets(server, agent string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.secrets = [2]string{server, agent}
+	s.agentOwn = agent != server
+}
+
+// SetRevoked sets the server secrets `regente token rotate` replaced, by
+// SecretHash, with when: a join with one of them is refused with a message
+// that says so.
+func (s *Server) SetRevoked(revoked map[string]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked = revoked
+}
+
+// SetRotator enables PathRotate; until it is called, rotations are
+// refused.
+func (s *Server) SetRotator(r Rotator) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotator = r
 }
 
 // Handlers returns the endpoints by path, for the API server's mux.
@@ -75,6 +107,7 @@ func (s *Server) Handlers() map[string]http.Handler {
 		PathCACerts:   http.HandlerFunc(s.caCerts),
 		PathJoin:      http.HandlerFunc(s.join),
 		PathBootstrap: http.HandlerFunc(s.bootstrap),
+		PathRotate:    http.HandlerFunc(s.rotate),
 	}
 }
 
@@ -237,7 +270,21 @@ func (s *Server) checkToken(ctx context.Context, credential string) error {
 			return nil
 		}
 	}
+	if when, ok := s.revokedAt(t); ok {
+		return refuse(http.StatusUnauthorized, "the token was replaced by `regente token rotate` on %s: use the new token, in <data-dir>/server/token on a server", when.Format(time.RFC3339))
+	}
 	return refuse(http.StatusUnauthorized, "the token's secret does not match this server's: %s", fix)
+}
+
+// revokedAt reports when a server or agent secret was rotated away.
+func (s *Server) revokedAt(t Token) (time.Time, bool) {
+	if t.Kind != KindServer && t.Kind != KindNode {
+		return time.Time{}, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	when, ok := s.revoked[SecretHash(t.Secret)]
+	return when, ok
 }
 
 func equal(a, b string) bool {

@@ -2,6 +2,7 @@ package join
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"regexp"
@@ -102,6 +103,31 @@ func LoadToken(token, tokenFile string) (Token, error) {
 		return Token{}, fmt.Errorf("--token: %w", err)
 	}
 	return t, nil
+}
+
+// minSecret is the shortest secret `regente token rotate` accepts: the
+// server token grants administrator access to the cluster.
+const minSecret = 16
+
+// CheckNewSecret accepts a secret for a rotated server token: long enough,
+// and one that reads back as itself in server:<secret> form.
+func CheckNewSecret(secret string) error {
+	t, err := ParseToken(secret)
+	switch {
+	case secret == "":
+		return fmt.Errorf("the new token is empty: give one with --new-token, or leave the flag out to have one generated")
+	case err != nil || t.Kind != KindServer || t.Secret != secret || strings.ContainsAny(secret, " \t\r\n"):
+		return fmt.Errorf("the new token must be a plain secret of letters, digits and punctuation other than \":\", not a token of another form: leave --new-token out to have one generated")
+	case len(secret) < minSecret:
+		return fmt.Errorf("the new token has %d characters: the server token grants administrator access, so use at least %d, or leave --new-token out to have one generated", len(secret), minSecret)
+	}
+	return nil
+}
+
+// SecretHash is how a replaced secret is remembered without keeping it.
+func SecretHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // NewSecret returns a random secret for a server or agent token.

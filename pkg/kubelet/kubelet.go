@@ -166,8 +166,31 @@ serverTLSBootstrap: false
 evictionHard:
   imagefs.available: 5%%
   nodefs.available: 5%%
-`, k.cfg.PKI.ClientCA, k.cfg.PKI.KubeletServing.Cert, k.cfg.PKI.KubeletServing.Key, k.cfg.RuntimeEndpoint,
-		CgroupDriver(), k.cfg.ClusterDNS, k.cfg.ClusterDomain, ResolvConf())
+%s`, k.cfg.PKI.ClientCA, k.cfg.PKI.KubeletServing.Cert, k.cfg.PKI.KubeletServing.Key, k.cfg.RuntimeEndpoint,
+		CgroupDriver(), k.cfg.ClusterDNS, k.cfg.ClusterDomain, ResolvConf(), gracefulShutdown(systemdLogindPresent()))
+}
+
+// gracefulShutdown is the kubelet's graceful node shutdown settings. A
+// stop of regente itself drains nothing (pods outlive a restart), but
+// when the machine shuts down the kubelet holds a systemd-logind inhibitor
+// lock and gives pods time to end. Without logind there is no lock to
+// take, and the kubelet would only log that it cannot, so it stays off.
+func gracefulShutdown(logind bool) string {
+	if !logind {
+		return ""
+	}
+	return "shutdownGracePeriod: 30s\nshutdownGracePeriodCriticalPods: 10s\n"
+}
+
+// systemdLogindPresent says whether systemd runs the machine and its
+// system bus is up: logind's inhibitor locks are reached over D-Bus.
+func systemdLogindPresent() bool {
+	for _, path := range []string{"/run/systemd/system", "/run/dbus/system_bus_socket"} {
+		if _, err := os.Stat(path); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // CgroupDriver is systemd when systemd is PID 1 (it owns the cgroup tree),

@@ -75,10 +75,11 @@ func New(cfg Config) *Flannel { return &Flannel{cfg: cfg} }
 // Name implements component.Component.
 func (f *Flannel) Name() string { return "flannel" }
 
-// hostTools are the programs the CNI plugins and flannel run on the host,
-// with the Debian/Ubuntu package that has each.
-var hostTools = []struct{ program, pkg string }{
-	{"iptables", "iptables"},
+// HostTools are the programs the CNI plugins and flannel run on the host,
+// each with the Debian/Ubuntu package that has it; `regente check-config`
+// reports the same list.
+func HostTools() map[string]string {
+	return map[string]string{"iptables": "iptables"}
 }
 
 // Init checks the host tools and kernel features pod
@@ -92,10 +93,10 @@ func (f *Flannel) Init(context.Context) error {
 	if err := ensureKernelSettings("/proc/sys"); err != nil {
 		return err
 	}
-	for _, t := range hostTools {
-		if _, err := exec.LookPath(t.program); err != nil {
+	for program, pkg := range HostTools() {
+		if _, err := exec.LookPath(program); err != nil {
 			return fmt.Errorf("%s not found in PATH: pod networking needs it; install the %q package "+
-				"(apt-get install %s, dnf install %s, apk add %s), or run with --disable-agent", t.program, t.pkg, t.pkg, t.pkg, t.pkg)
+				"(apt-get install %s, dnf install %s, apk add %s), or run with --disable-agent", program, pkg, pkg, pkg, pkg)
 		}
 	}
 	return nil

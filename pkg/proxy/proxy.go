@@ -58,17 +58,24 @@ func (p *Proxy) Init(context.Context) error {
 	if err := p.fs.Parse(component.MergeArgs(defaults, p.cfg.ExtraArgs)); err != nil {
 		return fmt.Errorf("parse kube-proxy flags (check --kube-proxy-arg): %w", err)
 	}
-	// program → the Debian/Ubuntu package that has it
-	tools := map[string]string{"iptables": "iptables", "conntrack": "conntrack"}
-	if p.NFTables() {
-		tools = map[string]string{"nft": "nftables", "conntrack": "conntrack"}
-	}
-	for program, pkg := range tools {
+	for program, pkg := range HostTools(p.NFTables()) {
 		if _, err := exec.LookPath(program); err != nil {
 			return fmt.Errorf("%s not found in PATH: kube-proxy needs it; install the %q package (apt-get install %s), or run with --disable-agent", program, pkg, pkg)
 		}
 	}
 	return nil
+}
+
+// HostTools are the programs kube-proxy runs in the iptables or the
+// nftables mode, each with the Debian/Ubuntu package that has it;
+// `regente check-config` reports the same list.
+func HostTools(nftables bool) map[string]string {
+	if nftables {
+		return map[string]string{"nft": "nftables", "conntrack": "conntrack"}
+	}
+	// The iptables proxier reads and writes its rules in bulk with
+	// iptables-save and iptables-restore, not only with iptables.
+	return map[string]string{"iptables": "iptables", "iptables-save": "iptables", "iptables-restore": "iptables", "conntrack": "conntrack"}
 }
 
 // Start completes the options and runs kube-proxy until Stop.

@@ -3,7 +3,9 @@
 // a re-exec of regente itself would carry all of Kubernetes' memory into a
 // second long-lived process), with a generated
 // config (CRI plugin, runc from the embedded payload, overlayfs or the
-// native snapshotter) and its socket under /run/regente/containerd.
+// native snapshotter, registries from --private-registry rendered by
+// pkg/registries into a certs.d under the data dir) and its socket under
+// /run/regente/containerd.
 //
 // It must not import images or configure networking: those belong to the
 // images and network components.

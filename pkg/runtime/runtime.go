@@ -15,6 +15,7 @@ import (
 
 	"regente.io/regente/pkg/atomicfile"
 	"regente.io/regente/pkg/component"
+	"regente.io/regente/pkg/registries"
 )
 
 // Config is what containerd needs from the agent.
@@ -29,12 +30,18 @@ type Config struct {
 	CNIConfDir string
 	// SandboxImage is the pause image the kubelet's pods use.
 	SandboxImage string
+	// RegistriesFile is --private-registry: mirrors, auth and TLS in
+	// k3s's registries.yaml format. It may be missing when
+	// RegistriesOptional (the default path).
+	RegistriesFile     string
+	RegistriesOptional bool
 }
 
 // Containerd is the runtime component.
 type Containerd struct {
 	component.Child
-	cfg Config
+	cfg        Config
+	registries *registries.Registries // read by Init
 }
 
 var (
@@ -55,8 +62,22 @@ func (c *Containerd) Socket() string { return filepath.Join(c.cfg.StateDir, "con
 // Endpoint is the kubelet's --container-runtime-endpoint.
 func (c *Containerd) Endpoint() string { return "unix://" + c.Socket() }
 
-// Init implements component.Component; the config is written by Start.
-func (c *Containerd) Init(context.Context) error { return nil }
+// Init reads the registries file, so that a bad one stops the process
+// before anything starts; the config is written by Start.
+func (c *Containerd) Init(context.Context) error {
+	r, err := registries.Load(c.cfg.RegistriesFile, c.cfg.RegistriesOptional)
+	if err != nil {
+		return err
+	}
+	c.registries = r
+	return nil
+}
+
+// HostsDir is containerd's certs.d: one hosts.toml per registry, rendered
+// from the registries file.
+func (c *Containerd) HostsDir() string {
+	return filepath.Join(c.cfg.AgentDir, "etc", "containerd", "certs.d")
+}
 
 // Start writes the config and starts containerd.
 func (c *Containerd) Start(ctx context.Context) error {
@@ -79,7 +100,10 @@ func (c *Containerd) Start(ctx context.Context) error {
 		klog.FromContext(ctx).Info("This host withholds CAP_SYS_RESOURCE: pod oom_score_adj values are kept at or above containerd's own",
 			"component", "containerd")
 	}
-	data := []byte(renderConfig(c.cfg, c.Socket(), snapshotter, restrictOOM))
+	if err := c.writeRegistries(ctx); err != nil {
+		return err
+	}
+	data := []byte(renderConfig(c.cfg, c.Socket(), snapshotter, restrictOOM) + "\n" + c.registries.CRIConfig(c.HostsDir()))
 	if err := atomicfile.Write(atomicfile.File{Path: configPath, Data: data, Mode: 0o600}); err != nil {
 		return err
 	}
@@ -88,6 +112,27 @@ func (c *Containerd) Start(ctx context.Context) error {
 	// runs the runc named in the config.
 	cmd.Env = append(os.Environ(), "PATH="+c.cfg.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return c.StartChild(ctx, "containerd", cmd)
+}
+
+// writeRegistries renders the registries file into HostsDir. It runs even
+// without a file, so that registries dropped from it stop being used.
+func (c *Containerd) writeRegistries(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "containerd")
+	if c.registries == nil { // Start without Init
+		c.registries = &registries.Registries{}
+	}
+	files := c.registries.HostsFiles()
+	removed, err := registries.WriteHostsDir(c.HostsDir(), files)
+	if err != nil {
+		return fmt.Errorf("write the registry configuration: %w", err)
+	}
+	if len(removed) > 0 {
+		logger.Info("Removed the configuration of registries no longer in the registries file", "registries", removed)
+	}
+	if len(files) > 0 {
+		logger.Info("Pulling through the private registry configuration", "file", c.registries.File, "hosts", len(files), "dir", c.HostsDir())
+	}
+	return nil
 }
 
 // Ready waits until the CRI runtime service says it is ready.

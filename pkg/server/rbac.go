@@ -53,7 +53,7 @@ func clusterRoles(adminKubeconfig string) component.Component {
 		// The join endpoints are reached before the agent has credentials;
 		// they check the join token themselves.
 		role = rbacv1ac.ClusterRole(joinRole).WithRules(
-			rbacv1ac.PolicyRule().WithNonResourceURLs(join.PathCACerts, join.PathJoin, join.PathBootstrap).WithVerbs("get", "post"))
+			rbacv1ac.PolicyRule().WithNonResourceURLs(join.PathCACerts, join.PathJoin, join.PathBootstrap, join.PathRotate).WithVerbs("get", "post"))
 		if _, err := client.RbacV1().ClusterRoles().Apply(ctx, role, apply); err != nil {
 			return fmt.Errorf("apply ClusterRole %s: %w", joinRole, err)
 		}

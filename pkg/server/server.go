@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/manifests"
 	"regente.io/regente/pkg/agent"
 	"regente.io/regente/pkg/apiserver"
+	"regente.io/regente/pkg/certexpiry"
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/cloudprovider"
 	"regente.io/regente/pkg/component"
@@ -28,6 +30,8 @@ import (
 	"regente.io/regente/pkg/leader"
 	"regente.io/regente/pkg/nodehosts"
 	"regente.io/regente/pkg/scheduler"
+	"regente.io/regente/pkg/sdnotify"
+	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/servicelb"
 	"regente.io/regente/pkg/snapshot"
 	"regente.io/regente/pkg/sysimages"
@@ -67,9 +71,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 
 	ds := newDatastore(cfg, paths, nodeName, nodeIPs[0], etcdArgs)
 	joinServer := join.NewServer(join.ServerConfig{
-		EtcdMembers: ds.etcdMembers,
-		CADir:       paths.TLSDir,
-		Kubeconfig:  creds.admin,
+		EtcdMembers:      ds.etcdMembers,
+		CADir:            paths.TLSDir,
+		EncryptionConfig: secretsencrypt.Path(paths.CredDir),
+		Kubeconfig:       creds.admin,
 		Cluster: join.Cluster{
 			ClusterCIDR:          cfg.ClusterCIDR,
 			ServiceCIDR:          cfg.ServiceCIDR,
@@ -93,6 +98,9 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		component.Func("token", func(ctx context.Context) error {
 			return ensureTokens(ctx, cfg, paths, joinServer)
 		}),
+		component.Func("secrets-encryption", func(ctx context.Context) error {
+			return ensureEncryption(ctx, cfg, paths)
+		}),
 	}
 	components = append(components, ds.components...)
 	components = append(components,
@@ -107,6 +115,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			PKI:              pki,
 			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
+			EncryptionConfig: secretsencrypt.Path(paths.CredDir),
 			Handlers:         joinServer.Handlers(),
 		}),
 		clusterRoles(creds.admin),
@@ -131,6 +140,8 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention})
 	}
 	components = append(components, electedControllers(cfg, paths, creds.admin, nodeName)...)
+	components = append(components, certexpiry.New(certexpiry.Config{
+		Kubeconfig: creds.admin, NodeName: nodeName, Dirs: []string{paths.TLSDir, filepath.Join(cfg.DataDir, "agent", "tls")}}))
 	if !cfg.DisableAgent {
 		components = append(components, component.Func("register-node", func(ctx context.Context) error {
 			return registerOwnNode(ctx, creds.admin, cfg.DataDir, nodeName)
@@ -156,8 +167,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Labels:               cfg.NodeLabels,
 			Taints:               cfg.NodeTaints,
 			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
+			PrivateRegistry:      cfg.PrivateRegistry,
 		})...)
 	}
+	components = append(components, &sdnotify.Ready{What: "regente server"})
 	return component.NewManager(components...).Run(ctx)
 }
 
@@ -316,7 +329,7 @@ func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) er
 		return err
 	}
 	klog.FromContext(ctx).Info("Joining the cluster as a server", "server", cfg.Server)
-	return join.FetchBootstrap(ctx, cfg.Server, token, paths.TLSDir)
+	return join.FetchBootstrap(ctx, cfg.Server, token, paths.TLSDir, secretsencrypt.Path(paths.CredDir))
 }
 
 // electedControllers are regente's own controllers. With several servers
@@ -354,4 +367,23 @@ func electedControllers(cfg *config.Server, paths config.Paths, admin, nodeName 
 		return []component.Component{leader.New(admin, nodeName, controllers...)}
 	}
 	return controllers
+}
+
+// ensureEncryption writes the first encryption configuration, encrypting
+// with a new key when --secrets-encryption is set, or checks the one
+// there; `regente secrets-encrypt` changes it from then on.
+func ensureEncryption(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+	logger := klog.FromContext(ctx).WithValues("component", "secrets-encryption")
+	enc, created, err := secretsencrypt.Ensure(paths.CredDir, cfg.SecretsEncryption, cfg.SecretsEncryptionProvider, time.Now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case created && enc.Enabled():
+		logger.Info("Secrets are encrypted at rest", "keys", enc.KeyNames(), "config", secretsencrypt.Path(paths.CredDir))
+	case cfg.SecretsEncryption && !enc.Enabled():
+		logger.Info("--secrets-encryption is set, but the encryption configuration, written at the first start, says disabled: run `regente secrets-encrypt enable`",
+			"config", secretsencrypt.Path(paths.CredDir))
+	}
+	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -23,17 +26,27 @@ import (
 // (and agent-token with --agent-token), mode 0600. The secret is --token
 // (or --token-file), else the one already in the token file, else new.
 func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, joinServer *join.Server) error {
-	caHash, err := certs.CAHash(certs.Layout(paths.TLSDir).ServerCA.Cert)
+	trusted, err := certs.TrustedCAHashes(paths.TLSDir)
 	if err != nil {
 		return err
 	}
+	caHash := trusted[0]
 	given, err := config.ReadToken(cfg.Token, cfg.TokenFile)
 	if err != nil {
 		return err
 	}
-	server, err := secretOf("--token", given, caHash, join.KindServer)
+	server, err := secretOf("--token", given, trusted, join.KindServer)
 	if err != nil {
 		return err
+	}
+	revoked, err := readRevoked(revokedFile(paths))
+	if err != nil {
+		return err
+	}
+	// A --token left in a config file or unit after a rotation must not
+	// quietly bring the replaced token back.
+	if when, ok := revoked[join.SecretHash(server)]; ok && server != "" {
+		return fmt.Errorf("--token (or --token-file, REGENTE_TOKEN, or the config file's token) holds the server token that `regente token rotate` replaced on %s: set it to the new token, in %s, or remove it to use that file", when.Format(time.RFC3339), paths.TokenFile)
 	}
 	if server == "" {
 		if server, err = secretInFile(paths.TokenFile, caHash); err != nil {
@@ -46,7 +59,7 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, j
 		}
 		klog.FromContext(ctx).Info("Generated the join token", "file", paths.TokenFile)
 	}
-	agent, err := secretOf("--agent-token", cfg.AgentToken, caHash, join.KindNode)
+	agent, err := secretOf("--agent-token", cfg.AgentToken, trusted, join.KindNode)
 	if err != nil {
 		return err
 	}
@@ -62,12 +75,72 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, j
 		return fmt.Errorf("write the join token: %w", err)
 	}
 	joinServer.SetSecrets(server, agent)
+	joinServer.SetRevoked(revoked)
+	joinServer.SetRotator(func(ctx context.Context, old, next string) (string, error) {
+		return rotateToken(ctx, paths, caHash, old, next)
+	})
 	return nil
 }
 
+// revokedFile lists the server secrets `regente token rotate` replaced,
+// by hash (never the secrets themselves) with the time.
+func revokedFile(paths config.Paths) string { return filepath.Join(paths.ServerDir, "token-revoked") }
+
+// rotateToken writes the new server token and adds the old secret to the
+// revoked list, both 0600 and in one atomic step, and returns the new
+// full token. The join service switches to it once this returns.
+func rotateToken(ctx context.Context, paths config.Paths, caHash, old, next string) (string, error) {
+	revoked, err := readRevoked(revokedFile(paths))
+	if err != nil {
+		return "", err
+	}
+	revoked[join.SecretHash(old)] = time.Now().UTC()
+	token := join.Token{CAHash: caHash, Kind: join.KindServer, Secret: next}.String()
+	var list strings.Builder
+	list.WriteString("# Server tokens replaced by `regente token rotate`: sha256 of the secret, and when.\n")
+	for _, hash := range slices.Sorted(maps.Keys(revoked)) {
+		fmt.Fprintf(&list, "%s %s\n", hash, revoked[hash].Format(time.RFC3339))
+	}
+	if err := atomicfile.Write(
+		atomicfile.File{Path: paths.TokenFile, Mode: 0o600, Data: []byte(token + "\n")},
+		atomicfile.File{Path: revokedFile(paths), Mode: 0o600, Data: []byte(list.String())},
+	); err != nil {
+		return "", fmt.Errorf("write the rotated token: %w", err)
+	}
+	klog.FromContext(ctx).Info("Rotated the server token; give the new one to the other servers and to agents before they restart",
+		"component", "join", "file", paths.TokenFile)
+	return token, nil
+}
+
+// readRevoked reads the revoked list; a missing file is an empty list.
+func readRevoked(path string) (map[string]time.Time, error) {
+	revoked := map[string]time.Time{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return revoked, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the list of rotated tokens: %w", err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		hash, at, _ := strings.Cut(line, " ")
+		when, err := time.Parse(time.RFC3339, at)
+		if err != nil || len(hash) != 64 {
+			return nil, fmt.Errorf("%s line %d is not \"<sha256> <RFC 3339 time>\": restore the file, or remove the line", path, i+1)
+		}
+		revoked[hash] = when
+	}
+	return revoked, nil
+}
+
 // secretOf returns the secret of a token flag's value; a full token must
-// pin this server's CA and be of the kind the flag sets.
-func secretOf(flag, value, caHash, kind string) (string, error) {
+// pin this server's CA (trusted[0], or the one it replaced) and be of the
+// kind the flag sets.
+func secretOf(flag, value string, trusted []string, kind string) (string, error) {
+	caHash := trusted[0]
 	if value == "" {
 		return "", nil
 	}
@@ -75,7 +148,7 @@ func secretOf(flag, value, caHash, kind string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", flag, err)
 	}
-	if t.CAHash != "" && t.CAHash != caHash {
+	if t.CAHash != "" && !slices.Contains(trusted, t.CAHash) {
 		return "", fmt.Errorf("%s pins CA %s..., but this server's CA is %s...: it is another cluster's token; give the secret alone, or this cluster's token", flag, t.CAHash[:12], caHash[:12])
 	}
 	if t.Kind == join.KindBootstrap || (t.Kind != kind && t.CAHash != "") {

@@ -34,17 +34,23 @@ func (c *mnCluster) servingAt(n *nscluster.Node, timeout time.Duration) *mnClust
 	path := filepath.Join(n.Dir, "admin-remote.yaml")
 	eventually(c.t, timeout, n.Name+" serves", func() error {
 		c.failIfExited(n)
-		b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600); err != nil {
-			return err
-		}
-		_, err = (&server{bin: c.bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz")
-		return err
+		return readyAt(c.bin, n, path)
 	})
 	return &mnCluster{t: c.t, bin: c.bin, kubeconfig: path}
+}
+
+// readyAt writes to path the admin kubeconfig the server node n wrote,
+// pointed at n's netns address, and checks /readyz through it.
+func readyAt(bin string, n *nscluster.Node, path string) error {
+	b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600); err != nil {
+		return err
+	}
+	_, err = (&server{bin: bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz")
+	return err
 }
 
 // waitServing is closed once the server node n answers /readyz at its
@@ -58,13 +64,7 @@ func waitServing(bin string, n *nscluster.Node) <-chan struct{} {
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
-			b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
-			if err != nil {
-				continue
-			}
-			path := filepath.Join(n.Dir, "admin-probe.yaml")
-			os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600)
-			if _, err := (&server{bin: bin, kubeconfig: path}).kubectlErr("get", "--raw", "/readyz"); err == nil {
+			if readyAt(bin, n, filepath.Join(n.Dir, "admin-probe.yaml")) == nil {
 				close(ready)
 				return
 			}

@@ -1,7 +1,8 @@
 // Package token is the `regente token` verb: create, list and delete the
 // bootstrap tokens agents may join with, stored as kubeadm stores them
 // (Secrets of type bootstrap.kubernetes.io/token in kube-system), so their
-// expiry is enforced and cleaned up by upstream's controllers.
+// expiry is enforced and cleaned up by upstream's controllers; and rotate
+// the server token, as k3s's `token rotate` does.
 package token
 
 import (
@@ -36,6 +37,8 @@ const usage = `Usage:
   regente token create [--ttl 24h] [--description text]   print a new join token
   regente token list                                       list bootstrap tokens
   regente token delete <id>|<id>.<secret> ...              delete tokens
+  regente token rotate [--new-token secret] [--token current] [--server url]
+                                                           replace the server token; print the new one
 
 Flags:
 %s`
@@ -48,6 +51,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	dataDir := fs.String("data-dir", "/var/lib/regente", "The server's data dir, for the CA hash the token pins")
 	ttl := fs.Duration("ttl", 24*time.Hour, "Lifetime of a created token; 0 never expires")
 	description := fs.String("description", "", "Description of a created token")
+	current := fs.String("token", "", "rotate: the current server token (default: the content of <data-dir>/server/token)")
+	newToken := fs.String("new-token", "", "rotate: the new server token's secret (default: a generated one)")
+	server := fs.String("server", "", "rotate: https URL of the server (default: the --kubeconfig's server)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
@@ -56,7 +62,14 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w; run \"regente token --help\"", err)
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("missing subcommand: create, list or delete; run \"regente token --help\"")
+		return fmt.Errorf("missing subcommand: create, list, delete or rotate; run \"regente token --help\"")
+	}
+	if fs.Arg(0) == "rotate" {
+		if fs.NArg() > 1 {
+			return fmt.Errorf("token rotate takes only flags: give the new token with --new-token")
+		}
+		return rotate(ctx, stdout, os.Stderr, rotateOptions{
+			kubeconfig: *kubeconfigPath, dataDir: *dataDir, current: *current, newToken: *newToken, server: *server})
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfigPath)
 	if err != nil {
@@ -92,7 +105,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("unknown subcommand %q: use create, list or delete", verb)
+		return fmt.Errorf("unknown subcommand %q: use create, list, delete or rotate", verb)
 	}
 }
 

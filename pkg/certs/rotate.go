@@ -1,0 +1,270 @@
+package certs
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"regente.io/regente/pkg/atomicfile"
+)
+
+// RotatedCAs are the CAs RotateCA replaces. The etcd CA is left alone:
+// etcd peers on other servers check each other with it, and they are not
+// restarted together.
+var RotatedCAs = []string{"server-ca", "client-ca", "request-header-ca"}
+
+// crossFile holds a CA's certificate signed by the CA it replaced.
+func crossFile(dir, name string) string { return filepath.Join(dir, name+"-cross.crt") }
+
+// previousFile holds the replaced CA's certificate file exactly as it
+// was, so the hash that existing join tokens pin can still be recognised.
+func previousFile(dir, name string) string { return filepath.Join(dir, name+"-previous.crt") }
+
+// loadCross returns the cross-signed certificate of the CA cert, if there
+// is one that is still valid and belongs to cert; anything else is no
+// transition in progress.
+func loadCross(dir, name string, cert *x509.Certificate, now time.Time) (*x509.Certificate, error) {
+	cross, err := LoadCertificate(crossFile(dir, name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("CA %s: %w; remove the file to end the CA transition", name, err)
+	case !cross.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(cert.PublicKey),
+		cross.Subject.String() != cert.Subject.String(),
+		!now.Before(cross.NotAfter):
+		return nil, nil
+	}
+	return cross, nil
+}
+
+// CARotation says what RotateCA did.
+type CARotation struct {
+	Backup  string   // the copy of the TLS dir from before
+	Rotated []string // CA names
+}
+
+// RotateCA replaces the server, client and request-header CAs in dir with
+// new ones and keeps the cluster working through the change:
+//
+//   - each <ca>.crt becomes a bundle of the new CA and the old one, so
+//     every verifier that reads it (the apiserver's client CA, the
+//     kubelets' server CA, pods' ca.crt) trusts credentials of either;
+//   - <ca>-cross.crt is the new CA signed by the old one; Ensure appends it
+//     to every leaf the new CA signs, so nodes that still trust only the
+//     old CA (agents not yet restarted) verify the new serving and
+//     kubelet-client certificates;
+//   - <ca>-previous.crt is the old certificate file, byte for byte: its
+//     hash is the one existing join tokens pin.
+//
+// The whole dir is copied to a backup first. The server must be stopped:
+// Ensure re-issues every leaf from the new CAs at its next start.
+func RotateCA(dir string, now time.Time) (*CARotation, error) {
+	backup, err := backupDir(dir, now)
+	if err != nil {
+		return nil, err
+	}
+	e := &ensurer{dir: dir, now: now}
+	var files []atomicfile.File
+	for _, name := range RotatedCAs {
+		old, err := e.ensureCA(name)
+		if err != nil {
+			return nil, err
+		}
+		oldFile, err := os.ReadFile(pair(dir, name).Cert)
+		if err != nil {
+			return nil, err
+		}
+		kp := pair(dir, name)
+		key, kf, err := newKey(kp.Key)
+		if err != nil {
+			return nil, err
+		}
+		tmpl := caTemplate(name, now)
+		cert, err := sign(name, tmpl, &key.PublicKey, nil, key)
+		if err != nil {
+			return nil, err
+		}
+		// The cross-signed certificate names the new CA (subject and key
+		// identifier) so that it stands in for it in a chain, and is
+		// issued by the old one; it cannot outlive the old CA.
+		crossTmpl := caTemplate(name, now)
+		crossTmpl.Subject = cert.Subject
+		crossTmpl.SubjectKeyId = cert.SubjectKeyId
+		crossTmpl.NotAfter = minTime(old.cert.NotAfter, cert.NotAfter)
+		cross, err := sign(name+" (cross-signed)", crossTmpl, &key.PublicKey, old.cert, old.key)
+		if err != nil {
+			return nil, err
+		}
+		// The new key is written before the bundle that starts with its
+		// certificate; the backup holds the old pair if this is cut short.
+		bundle := append(certPEM(cert), certPEM(old.cert)...)
+		files = append(files,
+			atomicfile.File{Path: previousFile(dir, name), Data: oldFile, Mode: 0o644},
+			certFile(crossFile(dir, name), cross),
+			kf,
+			atomicfile.File{Path: kp.Cert, Data: bundle, Mode: 0o644},
+		)
+	}
+	if err := atomicfile.Write(files...); err != nil {
+		return nil, fmt.Errorf("write the new CAs (restore %s if this was cut short): %w", backup, err)
+	}
+	return &CARotation{Backup: backup, Rotated: slices.Clone(RotatedCAs)}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// RotateLeaves moves the leaf certificates and keys of dir (every pair
+// that is not a CA and not the service-account key) into a backup dir,
+// or only those of them whose name is in only. The next start issues new
+// ones with new keys. It returns the names moved and the backup dir.
+func RotateLeaves(dir string, only []string, now time.Time) ([]string, string, error) {
+	infos, err := Inventory(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	var names []string
+	for _, info := range infos {
+		name := strings.TrimSuffix(filepath.Base(info.File), ".crt")
+		if info.IsCA || strings.HasSuffix(name, "-cross") || strings.HasSuffix(name, "-previous") {
+			continue
+		}
+		if len(only) == 0 || slices.Contains(only, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, "", nil
+	}
+	backup := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-backup-"+now.UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(backup, 0o700); err != nil {
+		return nil, "", fmt.Errorf("create backup dir: %w", err)
+	}
+	for _, name := range names {
+		for _, ext := range []string{".crt", ".key"} {
+			from := filepath.Join(dir, name+ext)
+			if err := os.Rename(from, filepath.Join(backup, name+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, "", fmt.Errorf("move %s aside: %w", from, err)
+			}
+		}
+	}
+	return names, backup, nil
+}
+
+// backupDir copies the regular files of dir into <dir>-backup-<time>,
+// 0700, keeping their modes.
+func backupDir(dir string, now time.Time) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", dir, err)
+	}
+	backup := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-backup-"+now.UTC().Format("20060102T150405Z"))
+	var files []atomicfile.File
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return "", err
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		files = append(files, atomicfile.File{Path: filepath.Join(backup, e.Name()), Data: data, Mode: info.Mode().Perm()})
+	}
+	if err := os.MkdirAll(backup, 0o700); err != nil {
+		return "", fmt.Errorf("create backup dir: %w", err)
+	}
+	if err := atomicfile.Write(files...); err != nil {
+		return "", fmt.Errorf("back up %s: %w", dir, err)
+	}
+	return backup, nil
+}
+
+// CertInfo describes one certificate file.
+type CertInfo struct {
+	File     string
+	Subject  string // common name
+	Issuer   string // common name
+	IsCA     bool
+	NotAfter time.Time
+	// Bundled counts the further CA certificates in the file (a CA
+	// transition in progress).
+	Bundled int
+}
+
+// Inventory lists the certificate files (*.crt) directly in each dir that
+// exists, sorted by path.
+func Inventory(dirs ...string) ([]CertInfo, error) {
+	var out []CertInfo
+	for _, dir := range dirs {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+		if err != nil {
+			return nil, err
+		}
+		for _, path := range paths {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			var certs []*x509.Certificate
+			for rest := b; ; {
+				var block *pem.Block
+				if block, rest = pem.Decode(rest); block == nil {
+					break
+				}
+				if block.Type != "CERTIFICATE" {
+					continue
+				}
+				c, err := x509.ParseCertificate(block.Bytes)
+				if err != nil {
+					return nil, fmt.Errorf("parse certificate %s: %w", path, err)
+				}
+				certs = append(certs, c)
+			}
+			if len(certs) == 0 {
+				return nil, fmt.Errorf("%s holds no certificate: restore it from a backup, or remove it to have a new one issued at the next start", path)
+			}
+			c := certs[0]
+			info := CertInfo{File: path, Subject: c.Subject.CommonName, Issuer: c.Issuer.CommonName, IsCA: c.IsCA, NotAfter: c.NotAfter}
+			if c.IsCA {
+				info.Bundled = len(certs) - 1
+			}
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b CertInfo) int { return strings.Compare(a.File, b.File) })
+	return out, nil
+}
+
+// Expiring returns the certificates of dirs that end within the given
+// time of now, soonest first.
+func Expiring(now time.Time, within time.Duration, dirs ...string) ([]CertInfo, error) {
+	infos, err := Inventory(dirs...)
+	if err != nil {
+		return nil, err
+	}
+	var out []CertInfo
+	for _, info := range infos {
+		if info.NotAfter.Sub(now) <= within {
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b CertInfo) int { return a.NotAfter.Compare(b.NotAfter) })
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package certificate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/datadir"
+)
+
+const usage = `Usage:
+  regente certificate check [--data-dir DIR]          list the certificates and when they expire
+  regente certificate rotate [--service NAME,...]     new leaf certificates and keys at the next start
+  regente certificate rotate-ca                       new cluster CAs, cross-signed by the old ones
+
+rotate and rotate-ca change files regente reads at start: stop regente
+first, run them, then start it. Old files are copied to a backup dir
+beside the TLS dir. Leaf certificates are also renewed at every start
+when fewer than 90 days remain.
+
+Flags:
+%s`
+
+// expiringSoon is when check calls a certificate expiring: the server
+// warns on its node from then on.
+const expiringSoon = 30 * 24 * time.Hour
+
+// Run runs `regente certificate args...`.
+func Run(args []string, stdout io.Writer) error {
+	fs := pflag.NewFlagSet("certificate", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dataDir := fs.String("data-dir", "/var/lib/regente", "The data dir of the server or agent")
+	services := fs.StringSlice("service", nil, "rotate: only these certificates (file names without .crt, as check lists them); default all leaf certificates")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(stdout, usage, fs.FlagUsages())
+			return nil
+		}
+		return fmt.Errorf("%w; run \"regente certificate --help\"", err)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give one subcommand: check, rotate or rotate-ca; run \"regente certificate --help\"")
+	}
+	serverTLS := filepath.Join(*dataDir, "server", "tls")
+	agentTLS := filepath.Join(*dataDir, "agent", "tls")
+	now := time.Now()
+	switch fs.Arg(0) {
+	case "check":
+		return check(stdout, now, serverTLS, agentTLS)
+	case "rotate":
+		if err := stopped(*dataDir); err != nil {
+			return err
+		}
+		dirs := existing(serverTLS, agentTLS)
+		if err := knownLeaves(*services, dirs); err != nil {
+			return err
+		}
+		var moved []string
+		for _, dir := range dirs {
+			names, backup, err := certs.RotateLeaves(dir, *services, now)
+			if err != nil {
+				return err
+			}
+			if len(names) > 0 {
+				fmt.Fprintf(stdout, "moved %s from %s to %s\n", strings.Join(names, ", "), dir, backup)
+			}
+			moved = append(moved, names...)
+		}
+		if len(moved) == 0 {
+			return fmt.Errorf("no certificates under %s: give the --data-dir of a server or agent", *dataDir)
+		}
+		fmt.Fprintln(stdout, "Start regente: it issues new certificates and keys for them, and rewrites the kubeconfigs.")
+		return nil
+	case "rotate-ca":
+		if err := stopped(*dataDir); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(serverTLS, "server-ca.key")); err != nil {
+			return fmt.Errorf("no cluster CA in %s (%v): rotate-ca runs on a server, with its --data-dir", serverTLS, err)
+		}
+		r, err := certs.RotateCA(serverTLS, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Replaced %s; the old files are in %s.\n", strings.Join(r.Rotated, ", "), r.Backup)
+		fmt.Fprintln(stdout, "Start regente: it issues every certificate from the new CAs and rewrites the kubeconfigs and the join token.\n"+
+			"Nodes that joined keep working (the old CAs stay trusted and the new ones are cross-signed by them);\n"+
+			"new nodes join with the new token in "+filepath.Join(*dataDir, "server", "token")+".")
+		return nil
+	default:
+		return fmt.Errorf("unknown subcommand %q: use check, rotate or rotate-ca", fs.Arg(0))
+	}
+}
+
+// knownLeaves checks, before anything moves, that every --service name is
+// a leaf certificate in one of dirs.
+func knownLeaves(services, dirs []string) error {
+	infos, err := certs.Inventory(dirs...)
+	if err != nil {
+		return err
+	}
+	for _, s := range services {
+		found := false
+		for _, c := range infos {
+			found = found || (!c.IsCA && filepath.Base(c.File) == s+".crt")
+		}
+		if !found {
+			return fmt.Errorf("--service %q is not a leaf certificate here: name a file `regente certificate check` lists, without .crt (CAs are replaced with rotate-ca)", s)
+		}
+	}
+	return nil
+}
+
+func existing(dirs ...string) []string {
+	var out []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// stopped refuses while a server or agent runs on the data dir: it would
+// keep using the old files until restarted, and a CA changed under a
+// running server leaves its leaves signed by a CA it no longer has.
+func stopped(dataDir string) error {
+	for _, role := range []string{"server", "agent"} {
+		if err := datadir.CheckNotLocked(filepath.Join(dataDir, role, "regente.lock")); err != nil {
+			return fmt.Errorf("%w (systemctl stop regente), then run this again", err)
+		}
+	}
+	return nil
+}
+
+func check(stdout io.Writer, now time.Time, dirs ...string) error {
+	infos, err := certs.Inventory(existing(dirs...)...)
+	if err != nil {
+		return err
+	}
+	if len(infos) == 0 {
+		return fmt.Errorf("no certificates in %s: give the --data-dir of a server or agent", strings.Join(dirs, " or "))
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FILE\tSUBJECT\tISSUER\tEXPIRES\tDAYS LEFT\tSTATUS")
+	expired := 0
+	for _, c := range infos {
+		left := c.NotAfter.Sub(now)
+		status := "ok"
+		switch {
+		case left <= 0:
+			status, expired = "EXPIRED", expired+1
+		case left <= expiringSoon:
+			status = "expiring soon"
+		case !c.IsCA && left <= 90*24*time.Hour:
+			status = "renewed at next start"
+		}
+		if c.Bundled > 0 {
+			status += fmt.Sprintf(" (+%d previous CA still trusted)", c.Bundled)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", c.File, c.Subject, c.Issuer, c.NotAfter.UTC().Format(time.RFC3339), int(left.Hours()/24), status)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if expired > 0 {
+		return fmt.Errorf("%d certificates have expired: start regente to renew the leaf certificates, or run `regente certificate rotate-ca` for an expired CA", expired)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+//go:build integration
+
+package integration
+
+import (
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReleaseCrossBuilds runs `make release` for arm64 and armv7 (amd64 is
+// the binary every other test runs) and checks what install.sh relies on:
+// static ELF files for the right machine, checksums that match, and a
+// binary that starts on its machine (here under qemu-user) far enough to
+// print its version and check the host.
+func TestReleaseCrossBuilds(t *testing.T) {
+	requirements(t)
+	if testing.Short() {
+		t.Skip("cross builds take minutes")
+	}
+	repo, _ := filepath.Abs("../..")
+	start := time.Now()
+	cmd := exec.Command("hack/release.sh")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "ARCHES=arm64 armv7")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("hack/release.sh: %v\n%s", err, tail(string(out)))
+	}
+	t.Logf("arm64 and armv7 release builds took %s", time.Since(start).Round(time.Second))
+
+	for _, tc := range []struct {
+		arch, file, qemu string
+		machine          elf.Machine
+		class            elf.Class
+	}{
+		{"arm64", "regente-arm64", "qemu-aarch64-static", elf.EM_AARCH64, elf.ELFCLASS64},
+		{"armv7", "regente-armv7", "qemu-arm-static", elf.EM_ARM, elf.ELFCLASS32},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			path := filepath.Join(repo, "dist", tc.file)
+			f, err := elf.Open(path)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			defer f.Close()
+			if f.Machine != tc.machine || f.Class != tc.class {
+				t.Errorf("%s is %s %s, want %s %s", tc.file, f.Machine, f.Class, tc.machine, tc.class)
+			}
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Errorf("%s has a program interpreter: it is not statically linked", tc.file)
+				}
+			}
+			sums, err := os.ReadFile(filepath.Join(repo, "dist", "sha256sum-"+tc.arch+".txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(data)
+			if want := hex.EncodeToString(sum[:]) + "  " + tc.file + "\n"; string(sums) != want {
+				t.Errorf("sha256sum-%s.txt = %q, want %q", tc.arch, sums, want)
+			}
+			fi, _ := os.Stat(path)
+			t.Logf("%s: %.1f MiB", tc.file, float64(fi.Size())/(1<<20))
+
+			qemu, err := exec.LookPath(tc.qemu)
+			if err != nil {
+				t.Fatalf("%s is missing: run hack/deps.sh (qemu-user-static)", tc.qemu)
+			}
+			out, err := exec.Command(qemu, path, "--version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "v1.37") {
+				t.Fatalf("%s --version under %s: %v\n%s", tc.file, tc.qemu, err, out)
+			}
+			t.Logf("under %s: %s", tc.qemu, strings.TrimSpace(string(out)))
+			if tc.arch != "arm64" {
+				return
+			}
+			out, err = exec.Command(qemu, path, "check-config").CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s check-config under %s: %v\n%s", tc.file, tc.qemu, err, out)
+			}
+			t.Logf("check-config under %s:\n%s", tc.qemu, tail(string(out)))
+		})
+	}
+}
