@@ -11,7 +11,12 @@ cd "$(dirname "$0")/.."
 root=$(realpath -m bin/container-rootfs)
 [[ -x bin/regente ]] || { echo "container-rootfs: bin/regente is missing: run make first" >&2; exit 1; }
 rm -rf "$root"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,run,var/lib/regente,var/log,lib,lib64}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib,usr/lib64,etc,tmp,run,proc,sys,dev,var/lib/regente,var/log}
+# Merged /usr, as Debian's: libraries found through /lib (as ldd names
+# them) and through /usr/lib (where iptables looks for its extensions)
+# are the same files.
+ln -s usr/lib "$root/lib"
+ln -s usr/lib64 "$root/lib64"
 chmod 1777 "$root/tmp"
 
 cp bin/regente "$root/bin/regente"

@@ -55,6 +55,6 @@ echo rootfs-ok
 	if err != nil || !strings.Contains(string(out), "rootfs-ok") {
 		t.Fatalf("in the container rootfs: %v\n%s", err, out)
 	}
-	expectContains(t, "output", string(out), "Kubernetes", "iptables v", "conntrack v")
+	expectContains(t, "output", string(out), "kubernetes v1.37", "Client Version: v1.37", "iptables v", "conntrack v")
 	t.Log(tail(string(out)))
 }

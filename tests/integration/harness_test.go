@@ -101,7 +101,7 @@ func newServer(t *testing.T, bin string, extra ...string) *server {
 
 func newProcess(t *testing.T, bin string, extra ...string) *server {
 	t.Helper()
-	dir := t.TempDir()
+	dir := shortTempDir(t)
 	s := &server{t: t, bin: bin, dataDir: filepath.Join(dir, "data"), port: freePort(t),
 		kubeconfig: filepath.Join(dir, "kubeconfig.yaml")}
 	cfgFile := filepath.Join(dir, "config.yaml")
@@ -260,4 +260,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// shortTempDir is t.TempDir with a short name: t.TempDir names the dir
+// after the (sub)test, and the kubelet's sockets below a data dir must
+// fit the 107-byte limit of unix socket paths.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rgt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -123,7 +123,7 @@ func TestTokenRotate(t *testing.T) {
 	}
 
 	t.Run("join with the old token is refused, naming the rotation", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := shortTempDir(t)
 		code, out := runBinary(t, bin, "agent", "--config", "", "--data-dir", filepath.Join(dir, "data"), "--run-dir", filepath.Join(dir, "run"),
 			"--server", serverURL, "--token", oldToken, "--node-name", "rotate-late", "--lb-server-port", strconv.Itoa(freePort(t)))
 		if code == 0 || !strings.Contains(out, "replaced by `regente token rotate`") {
