@@ -3,6 +3,7 @@ package certs
 import (
 	"regente.io/regente/pkg/atomicfile"
 
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -64,6 +66,11 @@ type PKI struct {
 	EtcdCA            KeyPair // "etcd-ca": signs embedded etcd's serving, peer and client certs
 	EtcdServer        KeyPair // "serving-etcd": etcd's client and peer listeners (server and client auth)
 	EtcdClient        KeyPair // "client-etcd": the apiserver and regente to etcd
+	// ServerCASigner and ClientCASigner hold only the current CA
+	// certificate, for the controller-manager's CSR signers, which refuse
+	// a bundle: during a CA transition (RotateCA) server-ca.crt and
+	// client-ca.crt also hold the CA they replaced.
+	ServerCASigner, ClientCASigner string
 	// Changed lists, for logging, what this call created or re-issued.
 	Changed []string
 }
@@ -190,6 +197,8 @@ func Layout(dir string) *PKI {
 		EtcdCA:            pair(dir, "etcd-ca"),
 		EtcdServer:        pair(dir, "serving-etcd"),
 		EtcdClient:        pair(dir, "client-etcd"),
+		ServerCASigner:    filepath.Join(dir, "server-ca-signer.crt"),
+		ClientCASigner:    filepath.Join(dir, "client-ca-signer.crt"),
 	}
 }
 
@@ -217,6 +226,9 @@ func Ensure(o Options) (*PKI, error) {
 		cas[i] = ca
 	}
 	serverCA, clientCA, rhCA, etcdCA := cas[0], cas[1], cas[2], cas[3]
+	if err := writeSigners(map[string]*authority{p.ServerCASigner: serverCA, p.ClientCASigner: clientCA}); err != nil {
+		return nil, err
+	}
 	if err := e.ensureServiceKey(p.ServiceAccountKey); err != nil {
 		return nil, err
 	}
@@ -311,6 +323,20 @@ func (e *ensurer) createCA(name string, kp KeyPair) (*authority, error) {
 	}
 	e.changed = append(e.changed, "created "+name)
 	return &authority{name: name, cert: cert, key: key}, nil
+}
+
+// writeSigners writes each CA's certificate alone to its signer file,
+// when the file does not hold it already.
+func writeSigners(signers map[string]*authority) error {
+	var files []atomicfile.File
+	for path, ca := range signers {
+		want := certPEM(ca.cert)
+		if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
+			continue
+		}
+		files = append(files, atomicfile.File{Path: path, Data: want, Mode: 0o644})
+	}
+	return atomicfile.Write(files...)
 }
 
 // caTemplate is a new CA certificate named after name and the time.

@@ -73,6 +73,11 @@ func TestRotateCAKeepsOldAndNewTrustWorking(t *testing.T) {
 	newServerCA, newClientCA := bundle[0], readChain(t, p.ClientCA.Cert)[0]
 
 	p2 := mustEnsure(t, testOptions(dir, t1.Add(time.Minute)))
+	for _, signer := range []string{p2.ServerCASigner, p2.ClientCASigner} {
+		if chain := readChain(t, signer); len(chain) != 1 || chain[0].Equal(oldServerCA) || chain[0].Equal(oldClientCA) {
+			t.Errorf("%s must hold the new CA alone, has %d certificates", filepath.Base(signer), len(chain))
+		}
+	}
 	if !slices.ContainsFunc(p2.Changed, func(s string) bool { return s == "re-issued serving-kube-apiserver: not signed by current server-ca" }) {
 		t.Errorf("leaves not re-issued from the new CA: %v", p2.Changed)
 	}
