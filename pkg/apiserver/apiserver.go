@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	encryptionconfigcontroller "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	encryptionconfigcontroller "k8s.io/apiserver/pkg/server/options/encryptionconfig/controller"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"

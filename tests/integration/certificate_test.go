@@ -38,7 +38,9 @@ func TestCertificateRotation(t *testing.T) {
 		"--", "sh", "-c", "echo hello-from-a1; exec sleep 3600")
 	c.kubectl("wait", "pod/on-a1", "--for=condition=Ready", "--timeout=90s")
 	dataDir := c.server.DataDir
-	cert := func(args ...string) (int, string) { return runBinary(t, bin, append([]string{"certificate"}, args...)...) }
+	cert := func(args ...string) (int, string) {
+		return runBinary(t, bin, append([]string{"certificate"}, args...)...)
+	}
 
 	code, out := cert("check", "--data-dir", dataDir)
 	if code != 0 {
