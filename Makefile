@@ -1,5 +1,5 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build payload release test test-unit test-integration bench clean
+.PHONY: all build payload release test test-unit test-integration conformance conformance-smoke bench clean
 
 all: build
 
@@ -25,6 +25,14 @@ test-integration: build
 
 bench: build
 	hack/bench.sh
+
+# The upstream conformance suite on a server and an agent (root; hours).
+conformance: build
+	hack/conformance.sh
+
+# The smoke subset of it that CI runs (root; ~15 min cold, most of it building).
+conformance-smoke: build
+	hack/conformance.sh smoke
 
 clean:
 	rm -rf bin dist

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the tests: `hack/test.sh` runs all, `unit` or `integration` one kind.
+# Runs the tests: `hack/test.sh` runs all, `unit`, `integration` or
+# `conformance` (the smoke subset of the upstream conformance suite) one kind.
 # Integration tests need root and bin/regente (make build); set
 # REGENTE_INTEGRATION_REQUIRED=1 to fail instead of skip when they can't run.
 set -euo pipefail
@@ -14,4 +15,8 @@ fi
 if [[ $what == all || $what == integration ]]; then
   echo "== integration tests (real binary, root)"
   go test -tags="${GO_TAGS},integration" -count=1 -timeout=40m -v ./tests/integration/
+fi
+if [[ $what == all || $what == conformance ]]; then
+  echo "== conformance smoke subset (upstream e2e.test against a server and an agent)"
+  hack/conformance.sh smoke
 fi

@@ -40,12 +40,21 @@ func main() {
 	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
 	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
 	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
-	only := flag.String("only", "", "measure one part only: multinode, datastores")
+	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging")
 	flag.Parse()
 	switch *only {
 	case "multinode":
 		bin, _ := filepath.Abs(*bin)
 		rows, err := benchMultiNode(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printRows(rows)
+		return
+	case "packaging":
+		bin, _ := filepath.Abs(*bin)
+		rows, err := benchPackaging(bin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -150,6 +159,11 @@ func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
 			return fmt.Errorf("multi-node: %w", err)
 		}
 		rows = append(rows, multiRows...)
+		packRows, err := benchPackaging(bin)
+		if err != nil {
+			return fmt.Errorf("packaging: %w", err)
+		}
+		rows = append(rows, packRows...)
 	}
 
 	printRows(rows)

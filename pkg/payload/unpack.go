@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -45,12 +46,14 @@ func Ensure(logger klog.Logger, archive Archive, dataDir string) (string, error)
 
 	if err := checkComplete(final); err != nil {
 		logger.Info("Unpacking embedded binaries (first start of this version)", "dir", final, "reason", err.Error())
+		begin := time.Now()
 		if err := checkSum(archive); err != nil {
 			return "", err
 		}
 		if err := unpack(archive.Data, root, final); err != nil {
 			return "", err
 		}
+		logger.Info("Unpacked embedded binaries", "dir", final, "took", time.Since(begin).Round(time.Millisecond).String())
 		if archive.Release != nil {
 			archive.Release()
 		}

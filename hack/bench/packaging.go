@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"debug/elf"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// benchPackaging measures what a user downloads and unpacks: each built
+// binary (bin/regente and make release's dist/ files), its size
+// compressed with zstd for download, and, on this machine, the first
+// start's unpack of the embedded payload (time and size on disk).
+func benchPackaging(bin string) ([]row, error) {
+	var rows []row
+	binaries := []string{bin}
+	for _, name := range []string{"regente-arm64", "regente-armv7"} {
+		if p := filepath.Join("dist", name); fileExists(p) {
+			binaries = append(binaries, p)
+		}
+	}
+	for _, path := range binaries {
+		f, err := elf.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		machine := f.Machine.String()
+		f.Close()
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		begin := time.Now()
+		compressed, err := zstdSize(path)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "compressed %s in %s\n", path, time.Since(begin).Round(time.Millisecond))
+		rows = append(rows,
+			row{fmt.Sprintf("binary %s (%s)", filepath.Base(path), machine), mibf(fi.Size()), "k3s: 77.5 MiB + its air-gap images"},
+			row{"  compressed for download (zstd, level 'better')", mibf(compressed), "-"},
+		)
+	}
+	if len(binaries) == 1 {
+		rows = append(rows, row{"arm64 and armv7 binaries", "not measured: run make release first", "-"})
+	}
+
+	// The first start unpacks the payload into <data-dir>/data/<hash>.
+	s, err := newInstance(bin)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(s.dir)
+	s.agent = true
+	if _, err := s.startToNodeReady(); err != nil {
+		return nil, err
+	}
+	s.stop()
+	defer cleanupNode(s)
+	took, err := logValue(filepath.Join(s.dir, "server.log"), regexp.MustCompile(`"Unpacked embedded binaries".*took="([^"]+)"`))
+	if err != nil {
+		return nil, err
+	}
+	dirs, _ := filepath.Glob(filepath.Join(s.dir, "data", "data", "*"))
+	var unpacked int64
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && len(filepath.Base(d)) == 64 {
+			unpacked += dirSize(d)
+		}
+	}
+	return append(rows,
+		row{"first start: unpack of the embedded payload", took, "-"},
+		row{"  unpacked on disk (<data-dir>/data/<hash>)", mibf(unpacked), "-"},
+	), nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func mibf(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func zstdSize(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n countingWriter
+	w, err := zstd.NewWriter(&n, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.Copy(w, bufio.NewReaderSize(f, 1<<20)); err != nil {
+		return 0, err
+	}
+	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	return int64(n), nil
+}
+
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) { *c += countingWriter(len(p)); return len(p), nil }
+
+func dirSize(dir string) int64 {
+	var total int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}
+
+// logValue returns the first submatch of re in the log file.
+func logValue(path string, re *regexp.Regexp) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if m := re.FindSubmatch(b); m != nil {
+		return string(m[1]), nil
+	}
+	return "", fmt.Errorf("%s has no line matching %s", path, re)
+}
