@@ -236,11 +236,14 @@ type suiteRun struct {
 
 // runSuite runs e2e.test under ginkgo and returns its specs' results.
 func (c *cluster) runSuite(ctx context.Context, o runOptions, r suiteRun, skips []skip, repoFile string) ([]result, error) {
-	report := filepath.Join(o.results, "junit-"+r.name+".xml")
+	// ginkgo puts its reports in --output-dir, by name.
+	report := "junit-" + r.name + ".xml"
 	args := []string{"--procs", fmt.Sprint(r.procs), "--label-filter", r.labels, "--timeout", o.timeout.String(),
 		"--no-color", "--junit-report", report, "--output-dir", o.results, "--silence-skips"}
 	for _, f := range r.focus {
-		args = append(args, "--focus", "^"+regexp.QuoteMeta(f)+"$")
+		// The full text ginkgo matches has the suite's own text before
+		// the spec's name, so only the end is anchored.
+		args = append(args, "--focus", regexp.QuoteMeta(f)+"$")
 	}
 	for _, s := range skips {
 		args = append(args, "--skip", regexp.QuoteMeta(s.spec))
@@ -258,7 +261,7 @@ func (c *cluster) runSuite(ctx context.Context, o runOptions, r suiteRun, skips 
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(logFile, os.Stdout), io.MultiWriter(logFile, os.Stderr)
 	fmt.Fprintf(os.Stderr, "harness: %s %s\n", o.ginkgo, strings.Join(args, " "))
 	runErr := cmd.Run()
-	res, err := readJUnit(report)
+	res, err := readJUnit(filepath.Join(o.results, report))
 	if err != nil {
 		// No report: the suite did not run at all.
 		return nil, errors.Join(fmt.Errorf("ginkgo: %v", runErr), err)

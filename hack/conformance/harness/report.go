@@ -78,8 +78,12 @@ func readJUnit(path string) ([]result, error) {
 	for _, s := range j.Suites {
 		for _, c := range s.Cases {
 			name := strings.TrimPrefix(c.Name, "[It] ")
+			// ginkgo appends the spec's labels, e.g. " [sig-node, Conformance]".
+			if i := strings.LastIndex(name, " ["); i > 0 && strings.HasSuffix(name, "]") && strings.Contains(name[i:], ", ") {
+				name = name[:i]
+			}
 			switch {
-			case strings.HasPrefix(c.Name, "[SynchronizedBeforeSuite]"), strings.HasPrefix(c.Name, "[SynchronizedAfterSuite]"),
+			case strings.HasPrefix(c.Name, "[ReportBeforeSuite]"), strings.HasPrefix(c.Name, "[SynchronizedBeforeSuite]"), strings.HasPrefix(c.Name, "[SynchronizedAfterSuite]"),
 				strings.HasPrefix(c.Name, "[BeforeSuite]"), strings.HasPrefix(c.Name, "[AfterSuite]"), strings.HasPrefix(c.Name, "[ReportAfterSuite]"),
 				strings.HasPrefix(c.Name, "[DeferCleanup"):
 				if c.Failure != nil || c.Error != nil {
