@@ -319,18 +319,28 @@ func typeHint(flagType string) string {
 // suggest returns the flag name closest to name: within edit distance 2, or
 // else the only flag that name is a prefix of. "" if there is none.
 func suggest(fs *pflag.FlagSet, name string) string {
-	best, bestDist := "", 3
-	var prefixed []string
+	var names, prefixed []string
 	fs.VisitAll(func(f *pflag.Flag) {
-		if d := editDistance(name, f.Name); d < bestDist {
-			best, bestDist = f.Name, d
-		}
+		names = append(names, f.Name)
 		if name != "" && strings.HasPrefix(f.Name, name) {
 			prefixed = append(prefixed, f.Name)
 		}
 	})
+	best := Closest(name, names)
 	if best == "" && len(prefixed) == 1 {
 		best = prefixed[0]
+	}
+	return best
+}
+
+// Closest returns the known name within edit distance 2 of name, the
+// nearest first, or "": the "did you mean" of a mistyped key.
+func Closest(name string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
 	}
 	return best
 }

@@ -186,27 +186,15 @@ func serverCA(ctx context.Context, cfg ClientConfig) ([]byte, error) {
 	}
 	// The CA is not known yet: nothing the server sends before the hash
 	// check is trusted, and nothing secret is sent.
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // verified by hash below
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.ServerURL+PathCACerts, nil)
+	status, ca, err := getCACerts(ctx, cfg.ServerURL, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // verified by hash below
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	ca, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		// A server still applying its RBAC rules answers 403 for a moment;
 		// anything that is not a regente server keeps answering so, and
 		// the retry log line says what to check.
-		return nil, fmt.Errorf("%s does not serve a regente CA yet (%s): if this lasts, check that it is a regente server's API port", cfg.ServerURL, resp.Status)
+		return nil, fmt.Errorf("%s does not serve a regente CA yet (%s): if this lasts, check that it is a regente server's API port", cfg.ServerURL, http.StatusText(status))
 	}
 	sum := sha256.Sum256(ca)
 	if got := hex.EncodeToString(sum[:]); got != cfg.Token.CAHash {
@@ -236,18 +224,25 @@ func vouchedByKnownCA(ctx context.Context, cfg ClientConfig, known string) ([]by
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s holds no certificate", known)
 	}
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.ServerURL+PathCACerts, nil)
+	status, ca, err := getCACerts(ctx, cfg.ServerURL, &tls.Config{RootCAs: pool})
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("%s: %s", PathCACerts, http.StatusText(status))
+	}
+	return ca, err
+}
+
+// getCACerts GETs the server's CA file with the given TLS settings.
+func getCACerts(ctx context.Context, serverURL string, tlsConfig *tls.Config) (int, []byte, error) {
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, serverURL+PathCACerts, nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", PathCACerts, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"regente.io/regente/pkg/config"
 )
 
 // Wildcard is the registry key whose mirror and config apply to every
@@ -146,7 +148,7 @@ func (p *parser) mapping(path []string, v any, what string, known ...string) map
 			continue
 		}
 		hint := ""
-		if s := closest(key, known); s != "" {
+		if s := config.Closest(strings.ToLower(key), known); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s)
 		}
 		p.errs = append(p.errs, fmt.Errorf("registries file %s: unknown key %s: %sthe keys of %s are %s",
@@ -363,35 +365,4 @@ func kindOf(v any) string {
 		return "number"
 	}
 	return "single value"
-}
-
-// closest returns the known key within edit distance 2 of key, if any.
-func closest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(key), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -175,28 +175,41 @@ func TestSecretsEncryptionFromTheFirstStart(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
 	checkRows(t, db, "first", "secretbox:v1:"+currentKey(t, out))
-	// Secrets the server writes itself (service account tokens, bootstrap)
-	// are encrypted too: no Secret row anywhere holds plain text.
-	rows, err := db.Query(`SELECT name, value FROM kine k WHERE name LIKE '/registry/secrets/%' AND id = (SELECT MAX(id) FROM kine WHERE name = k.name) AND deleted = 0`)
+	// Secrets the server writes itself are encrypted too: no Secret row
+	// anywhere holds plain text.
+	rows := latestSecretRows(t, db, "/registry/secrets/%")
+	for name, value := range rows {
+		if !bytes.HasPrefix(value, []byte("k8s:enc:secretbox:v1:")) {
+			t.Errorf("%s is stored as %q...", name, value[:min(len(value), 24)])
+		}
+	}
+	if len(rows) == 0 {
+		t.Error("no Secret rows found")
+	}
+}
+
+// latestSecretRows reads the value of the newest row of every live key
+// LIKE pattern from kine's table.
+func latestSecretRows(t *testing.T, db *sql.DB, pattern string) map[string][]byte {
+	t.Helper()
+	rows, err := db.Query(`SELECT name, value FROM kine k WHERE name LIKE ? AND id = (SELECT MAX(id) FROM kine WHERE name = k.name) AND deleted = 0`, pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	n := 0
+	out := map[string][]byte{}
 	for rows.Next() {
 		var name string
 		var value []byte
 		if err := rows.Scan(&name, &value); err != nil {
 			t.Fatal(err)
 		}
-		n++
-		if !bytes.HasPrefix(value, []byte("k8s:enc:secretbox:v1:")) {
-			t.Errorf("%s is stored as %q...", name, value[:min(len(value), 24)])
-		}
+		out[name] = value
 	}
-	if n == 0 {
-		t.Error("no Secret rows found")
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func marker(name string) string { return "plaintext-marker-" + name }
@@ -248,20 +261,9 @@ func checkRows(t *testing.T, db *sql.DB, prefix, key string) {
 	if key != "" && !strings.Contains(key, ":v1:") {
 		key = "aescbc:v1:" + key
 	}
-	rows, err := db.Query(`SELECT name, value FROM kine k WHERE name LIKE ? AND id = (SELECT MAX(id) FROM kine WHERE name = k.name) AND deleted = 0`,
-		"/registry/secrets/default/"+prefix+"%")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var name string
-		var value []byte
-		if err := rows.Scan(&name, &value); err != nil {
-			t.Fatal(err)
-		}
-		n++
+	rows := latestSecretRows(t, db, "/registry/secrets/default/"+prefix+"%")
+	n := len(rows)
+	for name, value := range rows {
 		secret := strings.TrimPrefix(name, "/registry/secrets/default/")
 		plain := bytes.Contains(value, []byte(marker(secret)))
 		switch {
@@ -270,9 +272,6 @@ func checkRows(t *testing.T, db *sql.DB, prefix, key string) {
 		case key != "" && (plain || !bytes.HasPrefix(value, []byte("k8s:enc:"+key+":"))):
 			t.Errorf("%s: want ciphertext under %s, stored as %q...", name, key, value[:min(len(value), 40)])
 		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if n == 0 {
 		t.Errorf("no rows for Secrets %s*", prefix)
