@@ -67,7 +67,7 @@ args=(-bin bin/regente -e2e "$out/e2e.test" -ginkgo "$out/ginkgo" -kubectl bin/k
   -sample-apiserver "$out/sample-apiserver" -etcd "$out/etcd" -pause "$out/pause" -images-src "$images_src")
 case $mode in
   smoke) args+=(-smoke hack/conformance/smoke.txt -procs 3 -timeout 40m) ;;
-  full) args+=(-procs 4) ;;
+  full) args+=(-procs 6) ;;
   *) echo "conformance: unknown mode $mode: full, smoke or build" >&2; exit 2 ;;
 esac
 "$out/harness" "${args[@]}"
