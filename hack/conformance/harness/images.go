@@ -42,14 +42,14 @@ var repoList = map[string]string{
 // Inputs are the programs and files the images are made of, all built or
 // installed before the harness runs (hack/conformance.sh).
 type Inputs struct {
-	Rootfs         string // a Debian rootfs (debootstrap) for agnhost, nginx, glibc-dns-testing
-	Busybox        string // Debian's busybox-static
-	Agnhost        string // k8s.io/kubernetes/test/images/agnhost
-	Nnp            string // k8s.io/kubernetes/test/images/nonewprivs
+	Rootfs          string // a Debian rootfs (debootstrap) for agnhost, nginx, glibc-dns-testing
+	Busybox         string // busybox, built from its release tarball
+	Agnhost         string // k8s.io/kubernetes/test/images/agnhost
+	Nnp             string // k8s.io/kubernetes/test/images/nonewprivs
 	SampleAPIServer string // k8s.io/sample-apiserver
-	Etcd           string // this module's etcd
-	Pause          string // regente's images/pause
-	ImagesSrc      string // k8s.io/kubernetes/test/images in the module cache
+	Etcd            string // this module's etcd
+	Pause           string // regente's images/pause
+	ImagesSrc       string // k8s.io/kubernetes/test/images in the module cache
 }
 
 // file is one file of a layer built in memory.
@@ -161,7 +161,7 @@ func buildImages(in Inputs, cacheDir string) ([]spec, error) {
 		{refs: []string{"e2e-test-images/kitten:1.8"}, layers: []v1.Layer{base, agnhost, built["kitten"]},
 			entrypoint: []string{"/agnhost"}, cmd: []string{"test-webserver"}, env: pathEnv, note: debian + " (see SKIPS.md)"},
 		{refs: []string{"e2e-test-images/busybox:1.37.0-2"}, layers: []v1.Layer{built["busybox"]}, cmd: []string{"sh"},
-			env: []string{"PATH=/bin"}, note: "Debian's busybox-static (1.35) with its applets in /bin"},
+			env: []string{"PATH=/bin"}, note: "busybox 1.37.0 built from upstream's release tarball (defconfig, static, without tc), its applets in /bin"},
 		{refs: []string{"pause:3.10.2"}, layers: []v1.Layer{built["pause"]}, entrypoint: []string{"/pause"}, user: "65535:65535",
 			note: "regente's own pause program (images/pause)"},
 		{refs: []string{"e2e-test-images/nginx:1.27.0-2", "e2e-test-images/nginx:1.28.0-2"}, layers: []v1.Layer{base},

@@ -38,7 +38,7 @@ func main() {
 	flag.BoolVar(&opts.serial, "serial", true, "also run the [Serial] conformance specs, one at a time, after the default set")
 	flag.DurationVar(&opts.timeout, "timeout", 6*time.Hour, "the suite's timeout per run")
 	flag.StringVar(&in.Rootfs, "rootfs", "bin/conformance/rootfs", "Debian rootfs for the images that need a userland")
-	flag.StringVar(&in.Busybox, "busybox", "/bin/busybox", "Debian's busybox-static")
+	flag.StringVar(&in.Busybox, "busybox", "bin/conformance/busybox", "busybox, built from its release tarball")
 	flag.StringVar(&in.Agnhost, "agnhost", "bin/conformance/agnhost", "agnhost")
 	flag.StringVar(&in.Nnp, "nnp", "bin/conformance/nnp", "nonewprivs' nnp")
 	flag.StringVar(&in.SampleAPIServer, "sample-apiserver", "bin/conformance/sample-apiserver", "the sample API server")

@@ -39,7 +39,7 @@ func readSkips(path string) ([]skip, error) {
 // result is one spec's outcome.
 type result struct {
 	name, status, message string // status: passed, failed, skipped
-	seconds                       float64
+	seconds               float64
 }
 
 type junitSuites struct {
