@@ -4,7 +4,7 @@
 #
 #   hack/container-rootfs.sh            # assembles bin/container-rootfs
 #   docker build -t regente .
-#   docker run -d --name regente --privileged --tmpfs /run --tmpfs /var/run \
+#   docker run -d --name regente --privileged --tmpfs /run \
 #     -p 6443:6443 -v regente-data:/var/lib/regente regente server
 #   docker exec regente kubectl get nodes
 #

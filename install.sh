@@ -76,11 +76,13 @@ setup_role() {
             ;;
     esac
     if [ "${CMD}" = agent ]; then
-        if [ -z "${REGENTE_URL}" ] && [ -z "${REGENTE_SERVER}" ]; then
-            fatal "an agent needs REGENTE_URL, the server to join (https://<server>:6443)"
+        # The server and token may also come as flags or from the config
+        # file, which regente itself reads.
+        if [ -z "${REGENTE_URL}" ] && [ -z "${REGENTE_SERVER}" ] && ! has_setting server "$@"; then
+            fatal "an agent needs REGENTE_URL, the server to join (https://<server>:6443), or --server, or server: in ${CONFIG_FILE}"
         fi
-        if [ -z "${REGENTE_TOKEN}" ] && [ -z "${REGENTE_TOKEN_FILE}" ]; then
-            fatal "an agent needs REGENTE_TOKEN (or REGENTE_TOKEN_FILE): read it on the server from /var/lib/regente/server/token"
+        if [ -z "${REGENTE_TOKEN}" ] && [ -z "${REGENTE_TOKEN_FILE}" ] && ! has_setting token "$@" && ! has_setting token-file "$@"; then
+            fatal "an agent needs REGENTE_TOKEN (or REGENTE_TOKEN_FILE, --token, token: in ${CONFIG_FILE}): read it on the server from /var/lib/regente/server/token"
         fi
         case "${REGENTE_URL}" in
             https://* | '') ;;
@@ -91,7 +93,37 @@ setup_role() {
     for arg in "$@"; do
         EXEC_ARGS="${EXEC_ARGS} '$(printf '%s' "${arg}" | sed "s/'/'\\\\''/g")'"
     done
+    # The data dir the service uses, for the killall and uninstall scripts:
+    # they run later, under sudo, without the installer's environment.
+    DATA_DIR=${REGENTE_DATA_DIR:-$(setting data-dir "$@")}
+    DATA_DIR=${DATA_DIR:-/var/lib/regente}
+    case "${DATA_DIR}" in
+        / | *[!a-zA-Z0-9_./-]*) fatal "the data dir ${DATA_DIR} must be an absolute path of letters, digits, '_', '.', '-' and '/', not /" ;;
+        /*) ;;
+        *) fatal "the data dir ${DATA_DIR} must be an absolute path" ;;
+    esac
 }
+
+CONFIG_FILE=/etc/regente/config.yaml
+
+# setting prints the value of flag $1 among the remaining arguments
+# (--name value or --name=value), else of the key $1 in the config file.
+setting() {
+    name=$1
+    shift
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --"${name}"=*) printf '%s\n' "${1#*=}"; return ;;
+            --"${name}") printf '%s\n' "$2"; return ;;
+        esac
+        shift
+    done
+    if [ -r "${CONFIG_FILE}" ]; then
+        sed -n "s/^${name}:[[:space:]]*//p" "${CONFIG_FILE}" | sed "s/^[\"']//; s/[\"'][[:space:]]*\$//" | head -n 1
+    fi
+}
+
+has_setting() { [ -n "$(setting "$@")" ]; }
 
 setup_names() {
     BIN_DIR=${INSTALL_REGENTE_BIN_DIR:-/usr/local/bin}
@@ -204,6 +236,11 @@ write_file() {
 }
 
 create_env_file() {
+    # An upgrade run without the settings of the first one keeps them.
+    if [ -f "${ENV_FILE}" ] && ! env | grep -qE '^REGENTE_'; then
+        info "Keeping ${ENV_FILE}: no REGENTE_* setting given"
+        return
+    fi
     # Keys are kept from the environment the installer ran in; REGENTE_URL
     # and REGENTE_TOKEN are among them, so the file is root's alone.
     env | grep -E '^(REGENTE_|CONTAINERD_|HTTPS?_PROXY=|NO_PROXY=|https?_proxy=|no_proxy=)' |
@@ -227,7 +264,7 @@ done
 pkill -KILL -x regente || true
 # The pods, their shims and containerd, the bridge and flannel's device,
 # the CNI, kube-proxy, flannel and network-policy rules, and the mounts.
-data_dir=\${REGENTE_DATA_DIR:-/var/lib/regente}
+data_dir="\${REGENTE_DATA_DIR:-${DATA_DIR}}"
 "${BIN_DIR}/regente" killall --data-dir "\${data_dir}" --run-dir /run/regente
 exit 0
 EOF
@@ -237,10 +274,11 @@ EOF
 create_uninstall() {
     if [ "${INIT}" = systemd ]; then
         remove_service="systemctl disable ${SYSTEM_NAME} || true
-systemctl reset-failed ${SYSTEM_NAME} || true
-systemctl daemon-reload"
+systemctl reset-failed ${SYSTEM_NAME} || true"
+        reload_init="systemctl daemon-reload"
     else
         remove_service="rc-update delete ${SYSTEM_NAME} default || true"
+        reload_init=":"
     fi
     write_file "${UNINSTALL}" 755 <<EOF
 #!/bin/sh
@@ -251,9 +289,11 @@ set -x
 "${KILLALL}"
 ${remove_service}
 rm -f "${SERVICE_FILE}" "${ENV_FILE}"
+${reload_init}
 remove_uninstall() { rm -f "${UNINSTALL}"; }
 trap remove_uninstall EXIT
-if ls ${SYSTEMD_DIR}/regente*.service /etc/init.d/regente* >/dev/null 2>&1; then
+# One ls per kind of service: one of the two globs never matches.
+if ls ${SYSTEMD_DIR}/regente*.service >/dev/null 2>&1 || ls /etc/init.d/regente* >/dev/null 2>&1; then
     set +x
     echo "Other regente services remain; the binary and data stay."
     exit
@@ -263,8 +303,22 @@ for cmd in kubectl crictl ctr; do
         rm -f "${BIN_DIR}/\${cmd}"
     fi
 done
-data_dir=\${REGENTE_DATA_DIR:-/var/lib/regente}
-rm -rf /etc/regente "\${data_dir}" /run/regente
+data_dir="\${REGENTE_DATA_DIR:-${DATA_DIR}}"
+# A mount still below the data dir (a volume of a pod regente did not end)
+# would have its contents removed with it.
+if awk -v d="\${data_dir}" 'index(\$2, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+    set +x
+    echo "Mounts remain below \${data_dir} (see /proc/self/mounts): unmount them, then run this again." >&2
+    trap - EXIT
+    exit 1
+fi
+rm -rf /etc/regente /run/regente
+# A data dir that is a mount of its own keeps the mount point.
+if awk -v d="\${data_dir}" '\$2 == d { found = 1 } END { exit !found }' /proc/self/mounts; then
+    find "\${data_dir}" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+else
+    rm -rf "\${data_dir}"
+fi
 rm -f "${BIN_DIR}/regente" "${KILLALL}"
 EOF
     info "Wrote ${UNINSTALL}"
@@ -302,7 +356,7 @@ Restart=always
 RestartSec=5s
 ExecStartPre=-/sbin/modprobe br_netfilter
 ExecStartPre=-/sbin/modprobe overlay
-ExecStart=${BIN_DIR}/regente ${CMD}${EXEC_ARGS}
+ExecStart=${BIN_DIR}/regente ${CMD}$(printf '%s' "${EXEC_ARGS}" | sed 's/%/%%/g; s/\$/$$/g')
 EOF
     info "Wrote ${SERVICE_FILE}"
 }
@@ -325,7 +379,7 @@ start_pre() {
 supervisor=supervise-daemon
 name=${SYSTEM_NAME}
 command="${BIN_DIR}/regente"
-command_args="${CMD}${EXEC_ARGS}"
+command_args="${CMD}$(printf '%s' "${EXEC_ARGS}" | sed 's/[\\"$`]/\\&/g')"
 output_log=/var/log/${SYSTEM_NAME}.log
 error_log=/var/log/${SYSTEM_NAME}.log
 pidfile="/var/run/${SYSTEM_NAME}.pid"

@@ -71,5 +71,12 @@ root:x:0:
 nogroup:x:65534:
 EOF
 echo "hosts: files dns" > "$root/etc/nsswitch.conf"
+# containerd's CRI keeps pod netns mounts under /var/run/netns: the same
+# /run the container is given.
+ln -s ../run "$root/var/run"
+# The CA roots, for pulls of images regente does not carry.
+roots=/etc/ssl/certs/ca-certificates.crt
+[[ -f $roots ]] || { echo "container-rootfs: $roots is missing: run hack/deps.sh (ca-certificates)" >&2; exit 1; }
+install -D -m 0644 "$roots" "$root$roots"
 touch "$root/etc/hosts" "$root/etc/resolv.conf"
 du -sh "$root" >&2

@@ -25,6 +25,7 @@ import (
 	serververb "regente.io/regente/pkg/cli/server"
 	snapshotverb "regente.io/regente/pkg/cli/snapshot"
 	tokenverb "regente.io/regente/pkg/cli/token"
+	"regente.io/regente/pkg/sdnotify"
 	"regente.io/regente/pkg/version"
 )
 
@@ -113,7 +114,7 @@ func runDaemon(verb string, run func(context.Context, []string, io.Writer) error
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(sdnotify.Detach(context.Background()))
 	defer cancel()
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

@@ -172,6 +172,8 @@ type ensurer struct {
 	dir     string
 	now     time.Time
 	changed []string
+	// allowExpiredCA loads a CA past its end, for RotateCA to replace.
+	allowExpiredCA bool
 }
 
 func pair(dir, name string) KeyPair {
@@ -294,8 +296,8 @@ func (e *ensurer) ensureCA(name string) (*authority, error) {
 		return nil, fmt.Errorf("CA %s: %s is not a CA certificate; %s", name, kp.Cert, hint)
 	case !key.PublicKey.Equal(cert.PublicKey):
 		return nil, fmt.Errorf("CA %s: key %s does not match %s; %s", name, kp.Key, kp.Cert, hint)
-	case !e.now.Before(cert.NotAfter):
-		return nil, fmt.Errorf("CA %s: %s expired at %s; %s", name, kp.Cert, cert.NotAfter.UTC().Format(time.RFC3339), hint)
+	case !e.now.Before(cert.NotAfter) && !e.allowExpiredCA:
+		return nil, fmt.Errorf("CA %s: %s expired at %s: stop regente and run `regente certificate rotate-ca` (every node then joins again with the new token)", name, kp.Cert, cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if err := fixKeyMode(kp.Key); err != nil {
 		return nil, err

@@ -16,9 +16,9 @@ import (
 	"regente.io/regente/pkg/atomicfile"
 )
 
-// RotatedCAs are the CAs RotateCA replaces. The etcd CA is left alone:
-// etcd peers on other servers check each other with it, and they are not
-// restarted together.
+// RotatedCAs are the CAs RotateCA replaces. The etcd CA is left alone
+// while it is valid: etcd peers on other servers check each other with it,
+// and they are not restarted together.
 var RotatedCAs = []string{"server-ca", "client-ca", "request-header-ca"}
 
 // crossFile holds a CA's certificate signed by the CA it replaced.
@@ -50,6 +50,10 @@ func loadCross(dir, name string, cert *x509.Certificate, now time.Time) (*x509.C
 type CARotation struct {
 	Backup  string   // the copy of the TLS dir from before
 	Rotated []string // CA names
+	// Expired are the rotated CAs that had already ended: nothing can
+	// chain to them any more, so there is no transition for them and
+	// every node must join again with the new token.
+	Expired []string
 }
 
 // RotateCA replaces the server, client and request-header CAs in dir with
@@ -72,9 +76,16 @@ func RotateCA(dir string, now time.Time) (*CARotation, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &ensurer{dir: dir, now: now}
+	e := &ensurer{dir: dir, now: now, allowExpiredCA: true}
 	var files []atomicfile.File
-	for _, name := range RotatedCAs {
+	var expired []string
+	names := slices.Clone(RotatedCAs)
+	// The etcd CA is replaced only once it has ended, when no peer can
+	// use it anyway.
+	if etcdCA, err := LoadCertificate(pair(dir, "etcd-ca").Cert); err == nil && !now.Before(etcdCA.NotAfter) {
+		names = append(names, "etcd-ca")
+	}
+	for _, name := range names {
 		old, err := e.ensureCA(name)
 		if err != nil {
 			return nil, err
@@ -92,6 +103,18 @@ func RotateCA(dir string, now time.Time) (*CARotation, error) {
 		cert, err := sign(name, tmpl, &key.PublicKey, nil, key)
 		if err != nil {
 			return nil, err
+		}
+		if !now.Before(old.cert.NotAfter) {
+			// Nothing verifies against an ended CA: a plain replacement,
+			// and no file of a transition left behind.
+			expired = append(expired, name)
+			for _, stale := range []string{previousFile(dir, name), crossFile(dir, name)} {
+				if err := os.Remove(stale); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, err
+				}
+			}
+			files = append(files, kf, certFile(kp.Cert, cert))
+			continue
 		}
 		// The cross-signed certificate names the new CA (subject and key
 		// identifier) so that it stands in for it in a chain, and is
@@ -117,7 +140,7 @@ func RotateCA(dir string, now time.Time) (*CARotation, error) {
 	if err := atomicfile.Write(files...); err != nil {
 		return nil, fmt.Errorf("write the new CAs (restore %s if this was cut short): %w", backup, err)
 	}
-	return &CARotation{Backup: backup, Rotated: slices.Clone(RotatedCAs)}, nil
+	return &CARotation{Backup: backup, Rotated: names, Expired: expired}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -139,7 +162,7 @@ func RotateLeaves(dir string, only []string, now time.Time) ([]string, string, e
 	var names []string
 	for _, info := range infos {
 		name := strings.TrimSuffix(filepath.Base(info.File), ".crt")
-		if info.IsCA || strings.HasSuffix(name, "-cross") || strings.HasSuffix(name, "-previous") {
+		if info.IsCA || info.Derived {
 			continue
 		}
 		if len(only) == 0 || slices.Contains(only, name) {
@@ -206,6 +229,11 @@ type CertInfo struct {
 	// Bundled counts the further CA certificates in the file (a CA
 	// transition in progress).
 	Bundled int
+	// Derived marks files that are not certificates of their own: the
+	// old CA and the cross-signed one a transition keeps (they end with
+	// the old CA, and need nothing then), and the signers' copies of the
+	// current CAs.
+	Derived bool
 }
 
 // Inventory lists the certificate files (*.crt) directly in each dir that
@@ -241,7 +269,9 @@ func Inventory(dirs ...string) ([]CertInfo, error) {
 				return nil, fmt.Errorf("%s holds no certificate: restore it from a backup, or remove it to have a new one issued at the next start", path)
 			}
 			c := certs[0]
-			info := CertInfo{File: path, Subject: c.Subject.CommonName, Issuer: c.Issuer.CommonName, IsCA: c.IsCA, NotAfter: c.NotAfter}
+			base := strings.TrimSuffix(filepath.Base(path), ".crt")
+			info := CertInfo{File: path, Subject: c.Subject.CommonName, Issuer: c.Issuer.CommonName, IsCA: c.IsCA, NotAfter: c.NotAfter,
+				Derived: strings.HasSuffix(base, "-previous") || strings.HasSuffix(base, "-cross") || strings.HasSuffix(base, "-signer")}
 			if c.IsCA {
 				info.Bundled = len(certs) - 1
 			}
@@ -253,7 +283,7 @@ func Inventory(dirs ...string) ([]CertInfo, error) {
 }
 
 // Expiring returns the certificates of dirs that end within the given
-// time of now, soonest first.
+// time of now, soonest first, leaving out Derived files.
 func Expiring(now time.Time, within time.Duration, dirs ...string) ([]CertInfo, error) {
 	infos, err := Inventory(dirs...)
 	if err != nil {
@@ -261,7 +291,7 @@ func Expiring(now time.Time, within time.Duration, dirs ...string) ([]CertInfo, 
 	}
 	var out []CertInfo
 	for _, info := range infos {
-		if info.NotAfter.Sub(now) <= within {
+		if !info.Derived && info.NotAfter.Sub(now) <= within {
 			out = append(out, info)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -163,5 +164,41 @@ func TestExpiring(t *testing.T) {
 	none, _ := Expiring(t0, 30*24*time.Hour, dir)
 	if len(none) != 0 {
 		t.Errorf("nothing ends within 30 days of issue: got %+v", none)
+	}
+}
+
+func TestRotateCAReplacesAnExpiredCA(t *testing.T) {
+	dir := t.TempDir()
+	mustEnsure(t, testOptions(dir, t0))
+	later := t0.Add(caValidity + 24*time.Hour)
+	if _, err := Ensure(testOptions(dir, later)); err == nil || !strings.Contains(err.Error(), "rotate-ca") {
+		t.Fatalf("an expired CA should be refused with the command that replaces it: %v", err)
+	}
+	r, err := RotateCA(dir, later)
+	if err != nil {
+		t.Fatalf("RotateCA of expired CAs: %v", err)
+	}
+	if want := append(slices.Clone(RotatedCAs), "etcd-ca"); !slices.Equal(r.Expired, want) || !slices.Equal(r.Rotated, want) {
+		t.Errorf("Rotated = %v, Expired = %v, want %v (the etcd CA too, once it has ended)", r.Rotated, r.Expired, want)
+	}
+	for _, name := range RotatedCAs {
+		if _, err := os.Stat(crossFile(dir, name)); err == nil {
+			t.Errorf("%s: a cross-signed certificate from an expired CA", name)
+		}
+		if n := len(readChain(t, pair(dir, name).Cert)); n != 1 {
+			t.Errorf("%s.crt holds %d certificates, want the new CA alone", name, n)
+		}
+	}
+	if _, err := Ensure(testOptions(dir, later)); err != nil {
+		t.Errorf("Ensure after replacing expired CAs: %v", err)
+	}
+	soon, err := Expiring(t0.Add(24*time.Hour), 30*24*time.Hour, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range soon {
+		if c.Derived {
+			t.Errorf("Expiring lists %s", c.File)
+		}
 	}
 }

@@ -187,7 +187,9 @@ func (h host) disk() []Result {
 	case unix.NFS_SUPER_MAGIC:
 		fs.Status, fs.Detail, fs.Fix = Warn, "nfs: overlayfs and SQLite locking do not work reliably on it", fsFix
 	default:
-		fs.Detail = fsName(int64(st.Type)) // Type is int32 on 32-bit ARM
+		// Type is int32 on 32-bit ARM: a magic above 2^31 (btrfs, f2fs)
+		// would turn negative without the uint32.
+		fs.Detail = fsName(int64(uint32(st.Type)))
 	}
 	return []Result{space, fs}
 }

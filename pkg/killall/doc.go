@@ -1,6 +1,6 @@
 // Package killall ends what a node leaves running by design when regente
 // stops: pod processes and their shims, pod network namespaces, the pod
-// bridge, and the mounts under the run dir and the data dir. Tests and the
-// benchmark use it between runs; the killall script of the install issue
-// is meant to call it. It does not touch the data itself.
+// bridge, the firewall rules, and the mounts under the run dir and the data
+// dir. `regente killall` (which install.sh's regente-killall.sh runs), the
+// tests and the benchmark call it. It does not touch the data itself.
 package killall

@@ -21,9 +21,10 @@ const flannelVXLAN = "flannel.1"
 
 // Node stops every pod process and shim of the node whose data dir is
 // dataDir and run dir is runDir, deletes the pod network namespaces and
-// the bridge and flannel's device, removes the iptables rules of the CNI
-// plugins, kube-proxy and flannel, and unmounts everything below runDir
-// and dataDir. It is best effort: it goes on past what is already gone.
+// the bridge and flannel's device, removes the iptables and nftables rules
+// of the CNI plugins, kube-proxy, flannel and network policy, and unmounts
+// everything below runDir and dataDir. It is best effort: it goes on past
+// what is already gone.
 func Node(dataDir, runDir string) {
 	killMatching(func(pid int) bool {
 		cgroup, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
@@ -70,7 +71,11 @@ func removeRules() {
 		restore.Stdin = strings.NewReader(kept.String())
 		restore.Run()
 	}
-	exec.Command("nft", "delete", "table", "inet", netpol.TableName).Run()
+	// In nftables mode kube-proxy and flannel keep their rules in tables
+	// of their own, which iptables-save does not show.
+	for _, table := range [][]string{{"inet", netpol.TableName}, {"ip", "kube-proxy"}, {"ip6", "kube-proxy"}, {"ip", "flannel-ipv4"}, {"ip6", "flannel-ipv6"}} {
+		exec.Command("nft", "delete", "table", table[0], table[1]).Run()
+	}
 }
 
 func killMatching(match func(pid int) bool) {
@@ -85,7 +90,8 @@ func killMatching(match func(pid int) bool) {
 	}
 }
 
-// mountsUnder lists the mount points below dir, deepest first.
+// mountsUnder lists the mount points below dir (not dir itself), deepest
+// first.
 func mountsUnder(dir string) []string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -96,7 +102,10 @@ func mountsUnder(dir string) []string {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+		// Only mounts below dir: a data dir that is a disk of its own stays
+		// mounted, or the next start would find an empty dir and make a
+		// new cluster there.
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
 			mounts = append(mounts, fields[4])
 		}
 	}

@@ -328,7 +328,8 @@ func checkRegistryName(name string) error {
 	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
 		return fmt.Errorf("port %q is not a number between 1 and 65535", port)
 	}
-	if host == "" || strings.ContainsAny(host, " \t\"'\\*") {
+	// "." and ".." would put the file for the host outside its own dir.
+	if host == "" || host == "." || host == ".." || strings.ContainsAny(host, " \t\"'\\*") {
 		return fmt.Errorf("%q is not a host[:port], e.g. registry.example.com:5000, or \"*\" for every registry", name)
 	}
 	return nil

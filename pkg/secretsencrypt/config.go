@@ -231,6 +231,9 @@ func (c *Config) Prepare(now time.Time) error {
 
 // Rotate makes the prepared key the one that encrypts.
 func (c *Config) Rotate() error {
+	if !c.Enabled() {
+		return fmt.Errorf("secrets encryption is disabled: run `regente secrets-encrypt enable` before rotate")
+	}
 	if c.Stage != StagePrepare {
 		return fmt.Errorf("rotate follows prepare, but the stage is %s: run `regente secrets-encrypt prepare` first", c.Stage)
 	}

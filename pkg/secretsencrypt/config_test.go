@@ -60,6 +60,12 @@ func TestRotationStages(t *testing.T) {
 	if err := c.Prepare(t0); err == nil {
 		t.Error("prepare twice should be refused")
 	}
+	disabled := *c
+	disabled.Providers = slices.Clone(c.Providers)
+	disabled.Disable()
+	if err := disabled.Rotate(); err == nil || !strings.Contains(err.Error(), "enable") {
+		t.Errorf("rotate after prepare and disable: %v", err)
+	}
 	if err := c.Rotate(); err != nil {
 		t.Fatal(err)
 	}

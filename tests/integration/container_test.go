@@ -46,6 +46,8 @@ iptables-save -t nat | grep -q 'REGENTE-TEST -p tcp -m tcp --dport 80 -j RETURN'
 iptables -m conntrack --ctstate ESTABLISHED -A INPUT -j ACCEPT
 nft list tables
 conntrack --version
+test -s /etc/ssl/certs/ca-certificates.crt
+test "$(readlink /var/run)" = ../run
 echo rootfs-ok
 `
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--net", "--uts",

@@ -146,9 +146,18 @@ shellcheck -s sh /usr/local/bin/regente-killall.sh /usr/local/bin/regente-uninst
 
 # Upgrade in place: a second run replaces the unit, keeps the data dir.
 mkdir -p /var/lib/regente/server && echo keep > /var/lib/regente/server/marker
-INSTALL_REGENTE_SKIP_DOWNLOAD=true INSTALL_REGENTE_EXEC="server --disable traefik" sh install.sh
+INSTALL_REGENTE_SKIP_DOWNLOAD=true INSTALL_REGENTE_EXEC="server --disable traefik --kubelet-arg=eviction-hard=imagefs.available<15%" sh install.sh
 cp /etc/systemd/system/regente.service "$STATE/unit-2"
 cat /var/lib/regente/server/marker > "$STATE/marker"
+cp /etc/systemd/system/regente.service.env "$STATE/envfile-2"
+
+# A second service (an agent named edge, with its own data dir): removing
+# it must leave the first one's binary and data alone.
+REGENTE_URL=https://10.0.0.1:6443 REGENTE_TOKEN=K10abc::server:def INSTALL_REGENTE_NAME=edge INSTALL_REGENTE_SKIP_DOWNLOAD=true \
+  INSTALL_REGENTE_SKIP_START=true sh install.sh agent --data-dir /var/lib/regente-edge
+grep -c '/var/lib/regente-edge' /usr/local/bin/regente-edge-uninstall.sh > "$STATE/edge-data-dir"
+/usr/local/bin/regente-edge-uninstall.sh > "$STATE/uninstall-edge.out" 2>&1
+test -x /usr/local/bin/regente && test -f /var/lib/regente/server/marker && echo kept > "$STATE/after-edge"
 
 /usr/local/bin/regente-uninstall.sh > "$STATE/uninstall.out" 2>&1
 `)
@@ -179,7 +188,16 @@ cat /var/lib/regente/server/marker > "$STATE/marker"
 			t.Errorf("install did not create /%s", p)
 		}
 	}
-	expectContains(t, "upgraded unit", e.read("unit-2"), "ExecStart=/usr/local/bin/regente server '--disable' 'traefik'")
+	// systemd expands % and $ in ExecStart: they are doubled.
+	expectContains(t, "upgraded unit", e.read("unit-2"), "ExecStart=/usr/local/bin/regente server '--disable' 'traefik' '--kubelet-arg=eviction-hard=imagefs.available<15%%'")
+	expectContains(t, "env file after an upgrade without REGENTE_TOKEN", e.read("envfile-2"), "REGENTE_TOKEN=")
+	if strings.TrimSpace(e.read("edge-data-dir")) == "0" {
+		t.Errorf("the edge uninstall script does not know its --data-dir /var/lib/regente-edge")
+	}
+	if e.read("after-edge") != "kept\n" {
+		t.Errorf("uninstalling the second service removed the first one's binary or data:\n%s", tail(e.read("uninstall-edge.out")))
+	}
+	expectContains(t, "edge uninstall", e.read("uninstall-edge.out"), "Other regente services remain")
 	if e.read("marker") != "keep\n" {
 		t.Errorf("re-running the installer lost the data dir")
 	}

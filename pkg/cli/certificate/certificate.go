@@ -91,6 +91,9 @@ func Run(args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "Replaced %s; the old files are in %s.\n", strings.Join(r.Rotated, ", "), r.Backup)
+		if len(r.Expired) > 0 {
+			fmt.Fprintf(stdout, "%s had expired: nothing trusts it any more, so every node must join again with the new token.\n", strings.Join(r.Expired, ", "))
+		}
 		fmt.Fprintln(stdout, "Start regente: it issues every certificate from the new CAs and rewrites the kubeconfigs and the join token.\n"+
 			"Nodes that joined keep working (the old CAs stay trusted and the new ones are cross-signed by them);\n"+
 			"new nodes join with the new token in "+filepath.Join(*dataDir, "server", "token")+".")
@@ -156,6 +159,8 @@ func check(stdout io.Writer, now time.Time, dirs ...string) error {
 		left := c.NotAfter.Sub(now)
 		status := "ok"
 		switch {
+		case c.Derived:
+			status = "kept for a CA transition, or a signer's copy"
 		case left <= 0:
 			status, expired = "EXPIRED", expired+1
 		case left <= expiringSoon:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -62,6 +63,14 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--secrets-encryption-provider %q is not one of %s", *provider, strings.Join(secretsencrypt.Providers, ", "))
 	}
 	credDir := filepath.Join(*dataDir, "server", "cred")
+	// One run at a time: each reads, changes and writes the whole file,
+	// and a run working from an older copy could drop the key another
+	// just made the API server encrypt with.
+	unlock, err := lockRun(filepath.Join(credDir, "encryption.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cfg, err := secretsencrypt.Load(credDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("no encryption configuration in %s: run this on a server, with its --data-dir, after it started once", credDir)
@@ -233,4 +242,20 @@ func (s *session) status() error {
 		fmt.Fprintln(s.out, "  "+k)
 	}
 	return nil
+}
+
+// lockRun takes the exclusive lock at path, or says another run holds it.
+func lockRun(path string) (func(), error) {
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("no server data in %s (%v): run this on a server, with its --data-dir, after it started once", filepath.Dir(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another `regente secrets-encrypt` is running (it holds %s): wait for it to finish", path)
+	}
+	return func() { f.Close() }, nil
 }
