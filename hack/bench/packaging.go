@@ -107,7 +107,10 @@ func zstdSize(path string) (int64, error) {
 
 type countingWriter int64
 
-func (c *countingWriter) Write(p []byte) (int, error) { *c += countingWriter(len(p)); return len(p), nil }
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
 
 func dirSize(dir string) int64 {
 	var total int64
