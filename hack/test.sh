@@ -14,7 +14,7 @@ if [[ $what == all || $what == unit ]]; then
 fi
 if [[ $what == all || $what == integration ]]; then
   echo "== integration tests (real binary, root)"
-  go test -tags="${GO_TAGS},integration" -count=1 -timeout=40m -v ./tests/integration/
+  go test -tags="${GO_TAGS},integration" -count=1 -timeout=70m -v ./tests/integration/
 fi
 if [[ $what == all || $what == conformance ]]; then
   echo "== conformance smoke subset (upstream e2e.test against a server and an agent)"
