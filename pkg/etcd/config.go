@@ -97,7 +97,7 @@ func (e *Etcd) writeConfig(m memberConfig) (*embed.Config, error) {
 		"heartbeat-interval":          500,
 		"election-timeout":            5000,
 		"snapshot-count":              10000,
-		"quota-backend-bytes":         2 << 30,
+		"quota-backend-bytes":         int64(2 << 30), // int is 32 bits on armv7
 		"log-level":                   "warn",
 		"logger":                      "zap",
 		"log-outputs":                 []string{"stderr"},
