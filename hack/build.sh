@@ -20,7 +20,14 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X ${pkg}.gitVersion=${k8s_version} -X ${pkg}.gitMajor=${k8s_major} -X ${pkg}.gitMinor=${k8s_minor}"
   ldflags+=" -X ${pkg}.gitCommit=${commit} -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${build_date}"
 done
-ldflags+=" -linkmode=external -extldflags=-static"
+if [[ ${GOARCH:-} == arm ]]; then
+  # GNU ld (binutils 2.40) drops the Thumb bit from glibc's IRELATIVE
+  # resolvers once the text is this large, and the static armv7 binary
+  # dies in glibc's startup; gold links it right.
+  ldflags+=" -linkmode=external '-extldflags=-static -fuse-ld=gold'"
+else
+  ldflags+=" -linkmode=external -extldflags=-static"
+fi
 
 mkdir -p bin
 echo "building bin/regente ${version} (kubernetes ${k8s_version}); a cold build takes ~12 minutes on 2 cores" >&2
