@@ -61,7 +61,16 @@ func (e *installEnv) run(script string) (string, error) {
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--net", "--uts",
 		"bash", filepath.Join(e.repo, "tests/integration/testdata/throwaway-root.sh"), e.state,
 		"bash", "-euo", "pipefail", "-c", script)
-	cmd.Env = append(os.Environ(), "REPO="+e.repo, "BIN="+e.bin, "STATE="+e.state)
+	// The installer keeps every REGENTE_* variable it runs with: the
+	// test run's own (REGENTE_INTEGRATION_REQUIRED in CI) must not be
+	// among them.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REGENTE_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "REPO="+e.repo, "BIN="+e.bin, "STATE="+e.state)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
