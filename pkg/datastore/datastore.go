@@ -68,9 +68,10 @@ func (k *Kine) Start(ctx context.Context) error {
 	// Stop, not the process context, decides when the apiserver loses it.
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel = cancel
+	registerDrivers()
 	etcd, err := endpoint.Listen(kctx, endpoint.Config{
 		Listener:            "unix://" + k.cfg.Socket,
-		Endpoint:            k.endpoint(),
+		Endpoint:            wrapScheme(k.endpoint()),
 		BackendTLSConfig:    kinetls.Config{CAFile: k.cfg.TLS.CAFile, CertFile: k.cfg.TLS.CertFile, KeyFile: k.cfg.TLS.KeyFile},
 		WaitGroup:           &k.wg,
 		NotifyInterval:      5 * time.Second,

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/k3s-io/kine/pkg/drivers"
 )
 
 func TestCheckSQLiteFile(t *testing.T) {
@@ -43,5 +45,26 @@ func TestCheckSQLiteFile(t *testing.T) {
 				t.Fatal("file changed")
 			}
 		})
+	}
+}
+
+func TestWrapScheme(t *testing.T) {
+	for endpoint, want := range map[string]string{
+		"sqlite:///var/lib/regente/state.db?_journal=WAL": "regente-sqlite:///var/lib/regente/state.db?_journal=WAL",
+		"postgres://u:p@db:5432/k":                        "regente-postgres://u:p@db:5432/k",
+		"postgresql://u:p@db:5432/k":                      "regente-postgresql://u:p@db:5432/k",
+		"mysql://u:p@tcp(db:3306)/k":                      "regente-mysql://u:p@tcp(db:3306)/k",
+		"https://etcd-1:2379":                             "https://etcd-1:2379",
+		"unix:///run/etcd.sock":                           "unix:///run/etcd.sock",
+	} {
+		if got := wrapScheme(endpoint); got != want {
+			t.Errorf("wrapScheme(%q) = %q, want %q", endpoint, got, want)
+		}
+	}
+	registerDrivers()
+	for _, scheme := range wrappedSchemes {
+		if _, ok := drivers.Get(wrappedSchemePrefix + scheme); !ok {
+			t.Errorf("no kine driver registered for %s%s", wrappedSchemePrefix, scheme)
+		}
 	}
 }
