@@ -41,12 +41,15 @@ Usage:
   regente check-config [flags]   check this host for what regente needs, with fixes (see --help)
   regente kubectl [args]    run kubectl against the local cluster
   regente ctr [args]        run containerd's ctr against the node's containerd
-  regente crictl [args]     run crictl against the node's containerd (REGENTE_DATA_DIR if not /var/lib/regente)
+  regente crictl [args]     run crictl against the node's containerd
   regente killall           stop the node's pods and remove their mounts, devices and rules
   regente --version         print regente, Kubernetes, kine and Go versions
   regente help              print this help
 
 A symlink named kubectl to this binary behaves as "regente kubectl".
+Every day-2 verb finds the node's data and run dirs as server and agent do:
+--data-dir/--run-dir, else REGENTE_DATA_DIR/REGENTE_RUN_DIR, else the config
+file (/etc/regente/config.yaml and config.yaml.d, or --config/REGENTE_CONFIG).
 `
 
 func main() {

@@ -19,6 +19,7 @@ import (
 	"regente.io/regente/pkg/cloudprovider"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/images"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/kubelet"
@@ -32,8 +33,7 @@ import (
 
 // Config is what a node needs.
 type Config struct {
-	DataDir  string
-	RunDir   string // e.g. /run/regente
+	Dirs     datadir.Layout
 	NodeName string
 	NodeIP   net.IP
 	// NodeIPs are all the node's internal addresses (dual-stack), and
@@ -65,20 +65,17 @@ type Config struct {
 
 // Components returns the node's components in start order.
 func Components(cfg Config) []component.Component {
-	agentDir := filepath.Join(cfg.DataDir, "agent")
+	dirs := cfg.Dirs.Agent
 	archive := embedded.Archive()
-	payloadDir := payload.Dir(archive, cfg.DataDir)
+	payloadDir := payload.Dir(archive, cfg.Dirs.DataDir)
 	binDir := filepath.Join(payloadDir, "bin")
-	tlsDir := filepath.Join(agentDir, "tls")
 	nodePKI := &certs.NodePKI{}
-	kubeletKubeconfig := filepath.Join(agentDir, "etc", "kubelet.kubeconfig")
-	proxyKubeconfig := ProxyKubeconfig(cfg.DataDir)
-	flannelKubeconfig := filepath.Join(agentDir, "etc", "flannel.kubeconfig")
-	cniConfDir := filepath.Join(agentDir, "etc", "cni", "net.d")
+	kubeletKubeconfig, proxyKubeconfig, flannelKubeconfig := dirs.KubeletKubeconfig, dirs.ProxyKubeconfig, dirs.FlannelKubeconfig
+	cniConfDir := dirs.CNIConfDir
 
 	containerd := runtime.New(runtime.Config{
-		AgentDir:     agentDir,
-		StateDir:     filepath.Join(cfg.RunDir, "containerd"),
+		AgentDir:     dirs.AgentDir,
+		StateDir:     cfg.Dirs.Run.ContainerdDir,
 		BinDir:       binDir,
 		CNIConfDir:   cniConfDir,
 		SandboxImage: images.PauseImage,
@@ -95,11 +92,11 @@ func Components(cfg Config) []component.Component {
 	})
 	return append(cfg.Before,
 		component.Func("payload", func(ctx context.Context) error {
-			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), archive, cfg.DataDir)
+			_, err := payload.Ensure(klog.FromContext(ctx).WithValues("component", "payload"), archive, cfg.Dirs.DataDir)
 			return err
 		}),
 		component.Func("node-credentials", func(ctx context.Context) error {
-			issued, err := cfg.Credentials(ctx, tlsDir)
+			issued, err := cfg.Credentials(ctx, dirs.TLSDir)
 			if err != nil {
 				return fmt.Errorf("node credentials: %w", err)
 			}
@@ -121,14 +118,14 @@ func Components(cfg Config) []component.Component {
 		containerd,
 		images.New(images.Config{
 			Socket:   containerd.Socket(),
-			Dirs:     []string{filepath.Join(payloadDir, "images"), filepath.Join(agentDir, "images")},
-			WatchDir: filepath.Join(agentDir, "images"),
+			Dirs:     []string{filepath.Join(payloadDir, "images"), dirs.ImagesDir},
+			WatchDir: dirs.ImagesDir,
 		}),
 		kubelet.New(kubelet.Config{
 			NodeName:        cfg.NodeName,
 			NodeIP:          cfg.NodeIP.String(),
-			RootDir:         filepath.Join(agentDir, "kubelet"),
-			ConfigDir:       filepath.Join(agentDir, "etc"),
+			RootDir:         dirs.KubeletDir,
+			ConfigDir:       dirs.ConfigDir,
 			Kubeconfig:      kubeletKubeconfig,
 			PKI:             nodePKI,
 			RuntimeEndpoint: containerd.Endpoint(),
@@ -145,10 +142,10 @@ func Components(cfg Config) []component.Component {
 			Backend:     cfg.FlannelBackend,
 			ClusterCIDR: cfg.ClusterCIDR,
 			Kubeconfig:  flannelKubeconfig,
-			ConfDir:     filepath.Join(agentDir, "etc", "flannel"),
-			RunDir:      filepath.Join(cfg.RunDir, "flannel"),
+			ConfDir:     dirs.FlannelConfDir,
+			RunDir:      cfg.Dirs.Run.FlannelDir,
 			CNIConfDir:  cniConfDir,
-			IPAMDir:     filepath.Join(agentDir, "cni", "networks"),
+			IPAMDir:     dirs.IPAMDir,
 			NFTables:    kubeProxy.NFTables,
 		}),
 		kubeProxy,
@@ -170,11 +167,6 @@ func networkPolicy(cfg Config, kubeconfig string) component.Component {
 		})
 	}
 	return netpol.New(netpol.Config{NodeName: cfg.NodeName, Kubeconfig: kubeconfig, ClusterCIDR: cfg.ClusterCIDR})
-}
-
-// ProxyKubeconfig is where a node's kube-proxy kubeconfig is written.
-func ProxyKubeconfig(dataDir string) string {
-	return filepath.Join(dataDir, "agent", "etc", "kube-proxy.kubeconfig")
 }
 
 // announceReady announces the node's addresses in its annotations, for

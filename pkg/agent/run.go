@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"k8s.io/klog/v2"
@@ -35,8 +34,8 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 	if err != nil {
 		return err
 	}
-	agentDir := filepath.Join(cfg.DataDir, "agent")
-	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, agentDir}, File: filepath.Join(agentDir, "regente.lock")}
+	dirs := cfg.Layout()
+	lock := &datadir.Lock{Dirs: []string{dirs.DataDir, dirs.Agent.AgentDir}, File: dirs.Agent.LockFile}
 	if err := datadir.CheckNotLocked(lock.File); err != nil {
 		return err
 	}
@@ -47,15 +46,15 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		Token:        token,
 		NodeName:     nodeName,
 		NodeIPs:      nodeIPs,
-		PasswordFile: filepath.Join(agentDir, "node-password"),
-		TLSDir:       filepath.Join(agentDir, "tls"),
+		PasswordFile: dirs.Agent.NodePassword,
+		TLSDir:       dirs.Agent.TLSDir,
 	})
 	if err != nil {
 		return fmt.Errorf("join %s: %w", cfg.Server, err)
 	}
 	logger.Info("Joined the cluster", "servers", joined.Servers)
 
-	proxyKubeconfig := ProxyKubeconfig(cfg.DataDir)
+	proxyKubeconfig := dirs.Agent.ProxyKubeconfig
 	lb := loadbalancer.New(loadbalancer.Config{
 		Listen:  net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBServerPort)),
 		Servers: append([]string{cfg.Server}, joined.Servers...),
@@ -69,8 +68,7 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		},
 	})
 	components := Components(Config{
-		DataDir:              cfg.DataDir,
-		RunDir:               cfg.RunDir,
+		Dirs:                 dirs,
 		NodeName:             nodeName,
 		NodeIP:               nodeIPs[0],
 		NodeIPs:              nodeIPs,

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"regente.io/regente/pkg/datadir"
 )
 
 // Agent holds every option of `regente agent`, loaded like Server's.
@@ -23,14 +25,20 @@ type Agent struct {
 	RunDir       string // --run-dir
 	LBServerPort int    // --lb-server-port
 	Debug        bool   // --debug
+
+	notes []string // what loading skipped, for the log
 }
+
+// Notes are what loading the options skipped and the user should hear of:
+// unknown config file keys, server-only keys.
+func (a *Agent) Notes() []string { return a.notes }
 
 // NewAgent returns an Agent holding the defaults.
 func NewAgent() *Agent {
 	return &Agent{
 		ConfigFile:   DefaultConfigFile,
-		DataDir:      "/var/lib/regente",
-		RunDir:       "/run/regente",
+		DataDir:      datadir.DefaultDataDir,
+		RunDir:       datadir.DefaultRunDir,
 		LBServerPort: 6444,
 		Node:         Node{PrivateRegistry: DefaultPrivateRegistry},
 	}
@@ -49,27 +57,23 @@ func (a *Agent) AddFlags(fs *pflag.FlagSet) {
 	a.Node.addFlags(fs)
 }
 
+// Layout returns the node's directory layout.
+func (a *Agent) Layout() datadir.Layout { return datadir.New(a.DataDir, a.RunDir) }
+
 // LoadAgent builds an Agent as LoadServer builds a Server; REGENTE_URL sets
 // --server when REGENTE_SERVER does not.
 func LoadAgent(args []string, lookupEnv func(string) (string, bool)) (*Agent, error) {
-	if lookupEnv == nil {
-		lookupEnv = func(string) (string, bool) { return "", false }
-	}
-	env := func(name string) (string, bool) {
-		if v, ok := lookupEnv(name); ok && v != "" {
-			return v, true
-		}
-		if name == envName("server") {
-			return lookupEnv("REGENTE_URL")
-		}
-		return "", false
-	}
 	a := NewAgent()
 	fs := pflag.NewFlagSet("regente agent", pflag.ContinueOnError)
 	a.AddFlags(fs)
-	if err := loadFlags("agent", fs, &a.ConfigFile, args, env); err != nil {
+	// A config file shared with a server may hold server options.
+	serverFlags := pflag.NewFlagSet("regente server", pflag.ContinueOnError)
+	NewServer().AddFlags(serverFlags)
+	notes, err := loadFlags(loadRules{verb: "agent", otherRole: serverFlags, otherVerb: "server"}, fs, &a.ConfigFile, args, lookupEnv)
+	if err != nil {
 		return nil, err
 	}
+	a.notes = notes
 	for _, args := range []*[]string{&a.KubeletArgs, &a.KubeProxyArgs} {
 		for i, v := range *args {
 			(*args)[i] = strings.TrimLeft(v, "-")

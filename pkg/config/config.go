@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"regente.io/regente/pkg/datadir"
 )
 
 // DefaultConfigFile is read when neither --config nor REGENTE_CONFIG is given.
@@ -32,6 +33,7 @@ type Server struct {
 	ClusterInit               bool     // --cluster-init: start a new embedded etcd cluster
 	EtcdArgs                  []string // --etcd-arg; "key=value", etcd config-file keys
 	DataDir                   string   // --data-dir
+	RunDir                    string   // --run-dir
 	BindAddress               string   // --bind-address
 	HTTPSListenPort           int      // --https-listen-port
 	AdvertiseAddress          string   // --advertise-address; "" means the first node IP
@@ -64,7 +66,13 @@ type Server struct {
 	SnapshotScheduleCron      string   // --etcd-snapshot-schedule-cron
 	DisableSnapshots          bool     // --etcd-disable-snapshots
 	Debug                     bool     // --debug
+
+	notes []string // what loading skipped, for the log
 }
+
+// Notes are what loading the options skipped and the user should hear of,
+// such as unknown config file keys.
+func (s *Server) Notes() []string { return s.notes }
 
 // FlannelBackends are the accepted values of --flannel-backend.
 var FlannelBackends = []string{"vxlan", "host-gw", "none"}
@@ -73,7 +81,8 @@ var FlannelBackends = []string{"vxlan", "host-gw", "none"}
 func NewServer() *Server {
 	return &Server{
 		ConfigFile:           DefaultConfigFile,
-		DataDir:              "/var/lib/regente",
+		DataDir:              datadir.DefaultDataDir,
+		RunDir:               datadir.DefaultRunDir,
 		BindAddress:          "0.0.0.0",
 		HTTPSListenPort:      6443,
 		ClusterCIDR:          "10.42.0.0/16",
@@ -96,6 +105,7 @@ func NewServer() *Server {
 func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.ConfigFile, "config", s.ConfigFile, "YAML config file; <file>.d/*.yaml drop-ins apply after it in name order (env REGENTE_CONFIG)")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "Absolute directory for all server state: certificates, datastore, manifests")
+	fs.StringVar(&s.RunDir, "run-dir", s.RunDir, "Directory for sockets and runtime state of the node (containerd, flannel); one per node on a host")
 	fs.StringVar(&s.Token, "token", s.Token, "Secret that servers and agents join with (default: kept in <data-dir>/server/token, generated on first start)")
 	fs.StringVar(&s.TokenFile, "token-file", s.TokenFile, "File holding --token")
 	fs.StringVar(&s.AgentToken, "agent-token", s.AgentToken, "Secret that only agents join with (default: --token)")
@@ -217,42 +227,13 @@ func (s *Server) KubeconfigMode() os.FileMode {
 	return os.FileMode(m)
 }
 
-// Paths is the layout of the data directory.
-type Paths struct {
-	ServerDir    string // <data-dir>/server
-	DBDir        string // <data-dir>/server/db
-	SQLiteFile   string // <data-dir>/server/db/state.db
-	TLSDir       string // <data-dir>/server/tls
-	CredDir      string // <data-dir>/server/cred: component kubeconfigs
-	ManifestsDir string // <data-dir>/server/manifests
-	StaticDir    string // <data-dir>/server/static: charts HelmCharts name
-	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
-	KineSocket   string // <data-dir>/server/kine.sock
-	EtcdDir      string // <data-dir>/server/db/etcd: the embedded etcd member's data
-	LockFile     string // <data-dir>/server/regente.lock
-	SnapshotDir  string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
-	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
-	AgentToken   string // <data-dir>/server/agent-token, with --agent-token
+// Layout returns the node's directory layout for s.DataDir and s.RunDir,
+// with --etcd-snapshot-dir applied.
+func (s *Server) Layout() datadir.Layout {
+	l := datadir.New(s.DataDir, s.RunDir)
+	l.Server.SnapshotDir = cmp.Or(s.SnapshotDir, l.Server.SnapshotDir)
+	return l
 }
 
-// Paths returns the data directory layout for s.DataDir.
-func (s *Server) Paths() Paths {
-	server := filepath.Join(s.DataDir, "server")
-	db := filepath.Join(server, "db")
-	return Paths{
-		ServerDir:    server,
-		DBDir:        db,
-		SQLiteFile:   filepath.Join(db, "state.db"),
-		TLSDir:       filepath.Join(server, "tls"),
-		CredDir:      filepath.Join(server, "cred"),
-		ManifestsDir: filepath.Join(server, "manifests"),
-		StaticDir:    filepath.Join(server, "static"),
-		HelmDir:      filepath.Join(server, "helm"),
-		KineSocket:   filepath.Join(server, "kine.sock"),
-		EtcdDir:      filepath.Join(db, "etcd"),
-		LockFile:     filepath.Join(server, "regente.lock"),
-		SnapshotDir:  cmp.Or(s.SnapshotDir, filepath.Join(db, "snapshots")),
-		TokenFile:    filepath.Join(server, "token"),
-		AgentToken:   filepath.Join(server, "agent-token"),
-	}
-}
+// Paths returns the server half of the layout.
+func (s *Server) Paths() datadir.ServerPaths { return s.Layout().Server }

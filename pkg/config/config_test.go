@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"regente.io/regente/pkg/datadir"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -18,6 +19,7 @@ func TestDefaults(t *testing.T) {
 	want := &Server{
 		ConfigFile:                "/etc/regente/config.yaml",
 		DataDir:                   "/var/lib/regente",
+		RunDir:                    "/run/regente",
 		BindAddress:               "0.0.0.0",
 		HTTPSListenPort:           6443,
 		ClusterCIDR:               "10.42.0.0/16",
@@ -88,11 +90,12 @@ func TestKubeconfigMode(t *testing.T) {
 	}
 }
 
-func TestPaths(t *testing.T) {
+func TestLayout(t *testing.T) {
 	s := NewServer()
-	s.DataDir = "/d"
-	want := Paths{
+	s.DataDir, s.RunDir = "/d", "/r"
+	want := datadir.ServerPaths{
 		ServerDir:    "/d/server",
+		ConfigDir:    "/d/server/etc",
 		DBDir:        "/d/server/db",
 		SQLiteFile:   "/d/server/db/state.db",
 		TLSDir:       "/d/server/tls",
@@ -106,8 +109,14 @@ func TestPaths(t *testing.T) {
 		AgentToken:   "/d/server/agent-token",
 		KineSocket:   "/d/server/kine.sock",
 		LockFile:     "/d/server/regente.lock",
+		RevokedFile:  "/d/server/token-revoked",
 	}
 	if got := s.Paths(); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+	s.SnapshotDir = "/snaps"
+	l := s.Layout()
+	if l.Server.SnapshotDir != "/snaps" || l.Run.ContainerdSocket != "/r/containerd/containerd.sock" || l.Agent.TLSDir != "/d/agent/tls" {
+		t.Errorf("layout %+v: want --etcd-snapshot-dir, the run dir's socket and the agent's TLS dir", l)
 	}
 }

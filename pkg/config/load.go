@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -48,50 +49,82 @@ func LoadServer(args []string, lookupEnv func(string) (string, bool)) (*Server, 
 	s := NewServer()
 	fs := pflag.NewFlagSet("regente server", pflag.ContinueOnError)
 	s.AddFlags(fs)
-	if err := loadFlags("server", fs, &s.ConfigFile, args, lookupEnv); err != nil {
+	// A config file shared with agents may hold agent options.
+	agentFlags := pflag.NewFlagSet("regente agent", pflag.ContinueOnError)
+	NewAgent().AddFlags(agentFlags)
+	notes, err := loadFlags(loadRules{verb: "server", otherRole: agentFlags, otherVerb: "agent"}, fs, &s.ConfigFile, args, lookupEnv)
+	if err != nil {
 		return nil, err
 	}
+	s.notes = notes
 	return s, nil
+}
+
+// loadRules says how loadFlags treats config file keys and environment
+// variables that are not the flags of the verb it loads.
+type loadRules struct {
+	verb string
+	// only, when not nil, are the flags that config files and the
+	// environment may set; every other key belongs to server or agent and
+	// is skipped without a word. Day-2 verbs read only where the node's
+	// state is, never a --token meant for the server.
+	only []string
+	// otherRole holds the flags of the other long-running verb: a key of
+	// a shared config file that only it knows is skipped with a note.
+	otherRole *pflag.FlagSet
+	otherVerb string
+	// positional lets args hold subcommands and their operands.
+	positional bool
+}
+
+// reads reports whether files and the environment may set flag name.
+func (r loadRules) reads(name string) bool {
+	return r.only == nil || slices.Contains(r.only, name)
 }
 
 // loadFlags parses args into fs, then fills every flag not given on the command
 // line from the config files and the environment; configFile is the
-// --config flag's variable.
-func loadFlags(verb string, fs *pflag.FlagSet, configFile *string, args []string, lookupEnv func(string) (string, bool)) error {
+// --config flag's variable. It returns notes for the user about keys it
+// skipped: an unknown key in a file is a note, as in k3s, while an unknown
+// flag on the command line is an error.
+func loadFlags(r loadRules, fs *pflag.FlagSet, configFile *string, args []string, lookupEnv func(string) (string, bool)) ([]string, error) {
+	verb := r.verb
 	if lookupEnv == nil {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
 	// Errors are returned, not printed: the caller decides how to show them.
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return flagError(verb, fs, err)
+		return nil, flagError(verb, fs, err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: regente %s takes only flags (a value must follow its flag, e.g. --data-dir /x); %s",
+	if fs.NArg() > 0 && !r.positional {
+		return nil, fmt.Errorf("unexpected argument %q: regente %s takes only flags (a value must follow its flag, e.g. --data-dir /x); %s",
 			RedactEndpoint(fs.Arg(0)), verb, helpHint(verb))
 	}
 
 	explicit := fs.Changed("config")
 	if !explicit {
-		if v, ok := lookupEnv(envName("config")); ok && v != "" {
+		if _, v, ok := lookupEnvOf("config", lookupEnv); ok {
 			*configFile, explicit = v, true
 		}
 	}
 
 	merged := map[string]*setting{}
 	var errs []error
+	var notes []string
+	note := func(s string) { notes = append(notes, s) }
 	// --config "" turns config files off altogether.
 	if *configFile != "" {
 		files, err := dropIns(*configFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		errs = append(errs, mergeFile(verb, fs, merged, *configFile, !explicit))
+		errs = append(errs, mergeFile(r, fs, merged, *configFile, !explicit, note))
 		for _, f := range files {
-			errs = append(errs, mergeFile(verb, fs, merged, f, false))
+			errs = append(errs, mergeFile(r, fs, merged, f, false, note))
 		}
 	}
-	mergeEnv(fs, merged, lookupEnv)
+	mergeEnv(r, fs, merged, lookupEnv)
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		st := merged[f.Name]
@@ -107,7 +140,7 @@ func loadFlags(verb string, fs *pflag.FlagSet, configFile *string, args []string
 			errs = append(errs, fmt.Errorf("%s: invalid value %q: --%s expects %s", st.from, st.scalar, f.Name, typeHint(f.Value.Type())))
 		}
 	})
-	return errors.Join(errs...)
+	return notes, errors.Join(errs...)
 }
 
 // flagError turns a pflag parse error into one that tells the user what to do.
@@ -151,7 +184,7 @@ func dropIns(configFile string) ([]string, error) {
 
 // mergeFile folds one config file into merged. optional is true only for the
 // default config file, which may be absent.
-func mergeFile(verb string, fs *pflag.FlagSet, merged map[string]*setting, path string, optional bool) error {
+func mergeFile(r loadRules, fs *pflag.FlagSet, merged map[string]*setting, path string, optional bool, note func(string)) error {
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && optional:
@@ -179,7 +212,15 @@ func mergeFile(verb string, fs *pflag.FlagSet, merged map[string]*setting, path 
 	// Sorted keys make errors deterministic and put "x" before "x+", so that
 	// within one file the append applies to the replaced value.
 	for _, key := range slices.Sorted(maps.Keys(m)) {
-		if err := mergeKey(verb, fs, merged, key, m[key], path); err != nil {
+		val := m[key]
+		if _, isNum := val.(json.Number); isNum && strings.TrimSuffix(key, "+") == "write-kubeconfig-mode" {
+			// YAML 1.1 reads an unquoted 0644 as the octal number 420;
+			// the digits as typed are what the user meant.
+			if raw, ok := rawScalar(data, key); ok {
+				val = raw
+			}
+		}
+		if err := mergeKey(r, fs, merged, key, val, path, note); err != nil {
 			errs = append(errs, fmt.Errorf("config file %s, key %q: %w", path, key, err))
 		}
 	}
@@ -187,30 +228,33 @@ func mergeFile(verb string, fs *pflag.FlagSet, merged map[string]*setting, path 
 }
 
 // mergeKey folds one config file entry into merged. Its errors lack the file
-// and key, which the caller adds.
-func mergeKey(verb string, fs *pflag.FlagSet, merged map[string]*setting, key string, val any, path string) error {
+// and key, which the caller adds; a key it skips is reported through note.
+func mergeKey(r loadRules, fs *pflag.FlagSet, merged map[string]*setting, key string, val any, path string, note func(string)) error {
 	name, appending := strings.CutSuffix(key, "+")
 	if name == "config" {
 		return errors.New("the config file cannot be chosen from a config file: set it with --config or REGENTE_CONFIG")
 	}
+	if !r.reads(name) {
+		return nil // server's or agent's, not this verb's
+	}
 	f := fs.Lookup(name)
-	if f == nil {
+	switch {
+	case f == nil && r.otherRole != nil && r.otherRole.Lookup(name) != nil:
+		note(fmt.Sprintf("config file %s: key %q is an option of regente %s; regente %s ignores it", path, key, r.otherVerb, r.verb))
+		return nil
+	case f == nil:
 		hint := ""
 		if s := suggest(fs, name); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s+strings.TrimPrefix(key, name))
 		}
-		return fmt.Errorf("unknown key; %skeys are the flag names listed by \"regente %s --help\"", hint, verb)
+		note(fmt.Sprintf("config file %s: unknown key %q ignored; %skeys are the flag names listed by \"regente %s --help\"", path, key, hint, r.verb))
+		return nil
 	}
 	from := fmt.Sprintf("config file %s, key %q", path, key)
 
 	if _, isList := f.Value.(pflag.SliceValue); !isList {
 		if appending {
 			return fmt.Errorf("a trailing \"+\" appends to list flags only, and %s takes a single value: write \"%s:\"", name, name)
-		}
-		if _, isNum := val.(json.Number); isNum && name == "write-kubeconfig-mode" {
-			// YAML 1.1 reads 0600 as the octal number 384; the digits the user
-			// typed are gone, so guessing would be wrong for "600".
-			return errors.New(`YAML reads an unquoted mode as a number and loses its octal digits: quote it, e.g. write-kubeconfig-mode: "0600"`)
 		}
 		v, ok := scalar(val)
 		if !ok {
@@ -243,20 +287,13 @@ func mergeKey(verb string, fs *pflag.FlagSet, merged map[string]*setting, key st
 }
 
 // mergeEnv lets REGENTE_* variables override config file values.
-func mergeEnv(fs *pflag.FlagSet, merged map[string]*setting, lookupEnv func(string) (string, bool)) {
+func mergeEnv(r loadRules, fs *pflag.FlagSet, merged map[string]*setting, lookupEnv func(string) (string, bool)) {
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name == "config" { // resolved before any file is read
+		if f.Name == "config" || !r.reads(f.Name) { // config is resolved before any file is read
 			return
 		}
-		env := envName(f.Name)
-		v, ok := lookupEnv(env)
-		if (!ok || v == "") && f.Name == "server" {
-			// k3s users set K3S_URL to make a node join; REGENTE_URL is
-			// that habit, and what install.sh documents.
-			env = "REGENTE_URL"
-			v, ok = lookupEnv(env)
-		}
-		if !ok || v == "" {
+		env, v, ok := lookupEnvOf(f.Name, lookupEnv)
+		if !ok {
 			return
 		}
 		st := &setting{from: "environment variable " + env}
@@ -279,6 +316,57 @@ func mergeEnv(fs *pflag.FlagSet, merged map[string]*setting, lookupEnv func(stri
 // envName is the environment variable for a flag: data-dir -> REGENTE_DATA_DIR.
 func envName(flag string) string {
 	return "REGENTE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// envAlias is the second name a flag's variable answers to where k3s's
+// name differs from its flag's (K3S_URL for --server, K3S_KUBECONFIG_MODE
+// for --write-kubeconfig-mode, ...): k3s's name with our prefix, so a k3s
+// user's environment file works once the prefix changes.
+func envAlias(flag string) string {
+	switch flag {
+	case "server":
+		return "REGENTE_URL"
+	case "write-kubeconfig":
+		return "REGENTE_KUBECONFIG_OUTPUT"
+	case "write-kubeconfig-mode":
+		return "REGENTE_KUBECONFIG_MODE"
+	case "config":
+		return "REGENTE_CONFIG_FILE"
+	}
+	return ""
+}
+
+// lookupEnvOf returns the variable that sets flag and its value: its own
+// name first, then its k3s alias. An empty value counts as unset.
+func lookupEnvOf(flag string, lookupEnv func(string) (string, bool)) (string, string, bool) {
+	for _, env := range []string{envName(flag), envAlias(flag)} {
+		if env == "" {
+			continue
+		}
+		if v, ok := lookupEnv(env); ok && v != "" {
+			return env, v, true
+		}
+	}
+	return "", "", false
+}
+
+// rawScalar returns the text of a top-level scalar key as written in
+// the YAML document data, before YAML 1.1 reads 0644 as a number.
+func rawScalar(data []byte, key string) (string, bool) {
+	var doc yamlv3.Node
+	if yamlv3.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return "", false
+	}
+	m := doc.Content[0]
+	if m.Kind != yamlv3.MappingNode {
+		return "", false
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yamlv3.ScalarNode {
+			return m.Content[i+1].Value, true
+		}
+	}
+	return "", false
 }
 
 // scalar renders a YAML scalar as it would be typed on the command line.

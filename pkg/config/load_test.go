@@ -249,22 +249,6 @@ func TestLoadServerErrors(t *testing.T) {
 		notWant []string
 	}{
 		{
-			name:  "unknown key with suggestion",
-			files: map[string]string{"config.yaml": "data-dri: /x\n"},
-			want:  []string{"DIR/config.yaml", `"data-dri"`, `did you mean "data-dir"?`, "regente server --help"},
-		},
-		{
-			name:  "unknown key suggested by prefix, keeping +",
-			files: map[string]string{"config.yaml.d/5.yaml": "tls+: [a]\n"},
-			want:  []string{"DIR/config.yaml.d/5.yaml", `"tls+"`, `did you mean "tls-san+"?`},
-		},
-		{
-			name:    "unknown key without suggestion",
-			files:   map[string]string{"config.yaml": "frobnicate: 1\n"},
-			want:    []string{"DIR/config.yaml", `"frobnicate"`, "unknown key"},
-			notWant: []string{"did you mean"},
-		},
-		{
 			name:  "malformed YAML names the file and line",
 			files: map[string]string{"config.yaml": "data-dir: /x\ntls-san: [a\n"},
 			want:  []string{"DIR/config.yaml", "not valid YAML", "line"},
@@ -305,11 +289,6 @@ func TestLoadServerErrors(t *testing.T) {
 			want:  []string{"DIR/config.yaml", `"tls-san"`, "item 1 is a mapping"},
 		},
 		{
-			name:  "unquoted octal mode",
-			files: map[string]string{"config.yaml": "write-kubeconfig-mode: 0644\n"},
-			want:  []string{"DIR/config.yaml", `"write-kubeconfig-mode"`, `"0600"`, "quote"},
-		},
-		{
 			name:  "bad int in file names file and key",
 			files: map[string]string{"config.yaml": "https-listen-port: abc\n"},
 			want:  []string{"DIR/config.yaml", `"https-listen-port"`, `"abc"`, "integer"},
@@ -322,10 +301,10 @@ func TestLoadServerErrors(t *testing.T) {
 		{
 			name: "several problems are reported together",
 			files: map[string]string{
-				"config.yaml":          "data-dri: /x\n",
+				"config.yaml":          "data-dir: [/x]\n",
 				"config.yaml.d/1.yaml": "https-listen-port: abc\n",
 			},
-			want: []string{`"data-dri"`, "DIR/config.yaml.d/1.yaml"},
+			want: []string{`"data-dir"`, "DIR/config.yaml.d/1.yaml"},
 		},
 		{
 			name: "explicit --config that does not exist",
@@ -396,7 +375,7 @@ func TestLoadServerHelp(t *testing.T) {
 func TestMissingDefaultConfigIsFine(t *testing.T) {
 	// The default file is only optional; mergeFile must skip it when absent.
 	missing := filepath.Join(t.TempDir(), "config.yaml")
-	if err := mergeFile("server", pflag.NewFlagSet("", pflag.ContinueOnError), map[string]*setting{}, missing, true); err != nil {
+	if err := mergeFile(loadRules{verb: "server"}, pflag.NewFlagSet("", pflag.ContinueOnError), map[string]*setting{}, missing, true, func(string) {}); err != nil {
 		t.Fatalf("missing optional config file: %v", err)
 	}
 	// End to end with the real default path, where the test box allows it.
@@ -428,5 +407,97 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(fs, in); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An unknown key in a config file is skipped with a note naming the file,
+// the key and the closest flag, as k3s skips it with a warning; only the
+// command line is strict.
+func TestLoadServerNotes(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		want    []string // substrings of the one note; DIR is the temp dir
+		notWant []string
+	}{
+		{
+			name:  "unknown key with suggestion",
+			files: map[string]string{"config.yaml": "data-dri: /x\n"},
+			want:  []string{"DIR/config.yaml", `"data-dri"`, "ignored", `did you mean "data-dir"?`, "regente server --help"},
+		},
+		{
+			name:  "unknown key suggested by prefix, keeping +",
+			files: map[string]string{"config.yaml.d/5.yaml": "tls+: [a]\n"},
+			want:  []string{"DIR/config.yaml.d/5.yaml", `"tls+"`, `did you mean "tls-san+"?`},
+		},
+		{
+			name:    "unknown key without suggestion",
+			files:   map[string]string{"config.yaml": "frobnicate: 1\n"},
+			want:    []string{"DIR/config.yaml", `"frobnicate"`, "unknown key"},
+			notWant: []string{"did you mean"},
+		},
+		{
+			name:  "an agent's key in a shared file",
+			files: map[string]string{"config.yaml": "lb-server-port: 7000\n"},
+			want:  []string{"DIR/config.yaml", `"lb-server-port"`, "regente agent", "ignores it"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dir, err := load(t, tt.files, nil, nil)
+			if err != nil {
+				t.Fatalf("LoadServer: %v", err)
+			}
+			if len(s.Notes()) != 1 {
+				t.Fatalf("notes %q, want one", s.Notes())
+			}
+			note := s.Notes()[0]
+			for _, w := range expand(dir, tt.want) {
+				if !strings.Contains(note, w) {
+					t.Errorf("note %q does not contain %q", note, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(note, w) {
+					t.Errorf("note %q contains %q", note, w)
+				}
+			}
+		})
+	}
+}
+
+// write-kubeconfig-mode means the digits the user typed, quoted or not:
+// YAML 1.1 would read 0644 as 420 and 0600 as 384.
+func TestLoadServerKubeconfigMode(t *testing.T) {
+	for in, want := range map[string]os.FileMode{"644": 0o644, "0644": 0o644, "0600": 0o600, `"0640"`: 0o640, "600": 0o600} {
+		s, _, err := load(t, map[string]string{"config.yaml": "write-kubeconfig-mode: " + in + "\n"}, nil, nil)
+		if err != nil {
+			t.Fatalf("write-kubeconfig-mode: %s: %v", in, err)
+		}
+		if got := s.KubeconfigMode(); got != want {
+			t.Errorf("write-kubeconfig-mode: %s gave %o, want %o", in, got, want)
+		}
+	}
+}
+
+// k3s's environment names, with our prefix, set the same flags.
+func TestLoadServerEnvAliases(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"other.yaml": "node-name: from-file\n"})
+	s, err := LoadServer(nil, mapEnv(map[string]string{
+		"REGENTE_KUBECONFIG_MODE":   "644",
+		"REGENTE_KUBECONFIG_OUTPUT": "/k.yaml",
+		"REGENTE_CONFIG_FILE":       filepath.Join(dir, "other.yaml"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.KubeconfigMode() != 0o644 || s.WriteKubeconfig != "/k.yaml" || s.NodeName != "from-file" {
+		t.Errorf("got mode %o, kubeconfig %q, node name %q; want 644, /k.yaml, from-file", s.KubeconfigMode(), s.WriteKubeconfig, s.NodeName)
+	}
+	// The flag's own name wins over the alias.
+	s, err = LoadServer([]string{"--config", ""}, mapEnv(map[string]string{"REGENTE_WRITE_KUBECONFIG": "/a", "REGENTE_KUBECONFIG_OUTPUT": "/b"}))
+	if err != nil || s.WriteKubeconfig != "/a" {
+		t.Errorf("got %q, %v; want /a", s.WriteKubeconfig, err)
 	}
 }

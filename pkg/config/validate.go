@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/robfig/cron/v3"
+
+	"regente.io/regente/pkg/datadir"
 )
 
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path is
@@ -22,7 +24,7 @@ const maxSocketPath = 107
 // kubeletSocket is the longest socket path the kubelet creates under the
 // data dir: its pod-resources socket, named with ten random digits.
 func kubeletSocket(dataDir string) string {
-	return filepath.Join(dataDir, "agent", "kubelet", "pod-resources", "1234567890")
+	return filepath.Join(datadir.New(dataDir, "").Agent.KubeletDir, "pod-resources", "1234567890")
 }
 
 // Validate reports every problem with s at once, each naming the flag and the
@@ -88,6 +90,9 @@ func (s *Server) Validate() error {
 		fail("--data-dir %q is too long: the datastore socket %s would exceed the %d-byte limit of unix socket paths; use a shorter path", s.DataDir, s.Paths().KineSocket, maxSocketPath)
 	case !s.DisableAgent && len(kubeletSocket(s.DataDir)) > maxSocketPath:
 		fail("--data-dir %q is too long: the kubelet's sockets, such as %s, would exceed the %d-byte limit of unix socket paths; use a shorter path", s.DataDir, kubeletSocket(s.DataDir), maxSocketPath)
+	}
+	if !filepath.IsAbs(s.RunDir) {
+		fail("--run-dir %q is not an absolute path: use one, e.g. %s", s.RunDir, datadir.DefaultRunDir)
 	}
 
 	if m, err := strconv.ParseUint(s.WriteKubeconfigMode, 8, 32); err != nil || m > 0o777 {

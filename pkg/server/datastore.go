@@ -11,6 +11,7 @@ import (
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/join"
@@ -31,7 +32,7 @@ type datastoreWiring struct {
 	snapshot func(ctx context.Context, dir, name string) (*snapshot.Info, error)
 }
 
-func newDatastore(cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
+func newDatastore(cfg *config.Server, paths datadir.ServerPaths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
 	if !cfg.EmbeddedEtcd() {
 		kine := datastore.New(datastore.Config{
 			Endpoint:   cfg.DatastoreEndpoint,
@@ -80,7 +81,7 @@ func newDatastore(cfg *config.Server, paths config.Paths, nodeName string, nodeI
 }
 
 // joinedMembers asks --server for its etcd members; nil without --server.
-func joinedMembers(cfg *config.Server, paths config.Paths) func(context.Context) ([]string, error) {
+func joinedMembers(cfg *config.Server, paths datadir.ServerPaths) func(context.Context) ([]string, error) {
 	if cfg.Server == "" {
 		return nil
 	}
@@ -96,7 +97,7 @@ func joinedMembers(cfg *config.Server, paths config.Paths) func(context.Context)
 // resetEtcd restores an etcd snapshot, or without one restarts the member
 // with force-new-cluster, which keeps its data but forgets every other
 // member; either way this server is then a cluster of one.
-func resetEtcd(ctx context.Context, cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
+func resetEtcd(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
 	logger := klog.FromContext(ctx)
 	if cfg.ClusterResetRestorePath != "" {
 		name := etcd.NewMemberName(nodeName)

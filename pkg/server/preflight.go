@@ -17,7 +17,7 @@ import (
 
 // preflight runs every check that can fail on user input before anything
 // in the data dir is created or changed.
-func preflight(cfg *config.Server, paths config.Paths) error {
+func preflight(cfg *config.Server, paths datadir.ServerPaths) error {
 	// A running server holds the port too: name the real cause first.
 	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
 		return err

@@ -39,7 +39,8 @@ import (
 
 // Run runs `regente server` until ctx ends or a component fails.
 func Run(ctx context.Context, cfg *config.Server) error {
-	paths := cfg.Paths()
+	dirs := cfg.Layout()
+	paths := dirs.Server
 	nodeIPs, err := agent.NodeIPs(cfg.Node)
 	if err != nil {
 		return err
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			EtcdServers:      ds.servers,
 			EtcdTLS:          ds.tls,
 			PKI:              pki,
-			ConfigDir:        filepath.Join(paths.ServerDir, "etc"),
+			ConfigDir:        paths.ConfigDir,
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 			EncryptionConfig: secretsencrypt.Path(paths.CredDir),
 			Handlers:         joinServer.Handlers(),
@@ -141,14 +142,13 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	}
 	components = append(components, electedControllers(cfg, paths, creds.admin, nodeName)...)
 	components = append(components, certexpiry.New(certexpiry.Config{
-		Kubeconfig: creds.admin, NodeName: nodeName, Dirs: []string{paths.TLSDir, filepath.Join(cfg.DataDir, "agent", "tls")}}))
+		Kubeconfig: creds.admin, NodeName: nodeName, Dirs: []string{paths.TLSDir, dirs.Agent.TLSDir}}))
 	if !cfg.DisableAgent {
 		components = append(components, component.Func("register-node", func(ctx context.Context) error {
-			return registerOwnNode(ctx, creds.admin, cfg.DataDir, nodeName)
+			return registerOwnNode(ctx, creds.admin, dirs.Agent.NodePassword, nodeName)
 		}))
 		components = append(components, agent.Components(agent.Config{
-			DataDir:     cfg.DataDir,
-			RunDir:      "/run/regente",
+			Dirs:        dirs,
 			NodeName:    nodeName,
 			NodeIP:      nodeIPs[0],
 			NodeIPs:     nodeIPs,
@@ -189,7 +189,7 @@ func advertiseAddress(cfg *config.Server, nodeIPs []net.IP) (string, error) {
 }
 
 // ensureCredentials creates or renews the PKI and writes the kubeconfigs.
-func ensureCredentials(ctx context.Context, cfg *config.Server, paths config.Paths, hostname string, ips []net.IP, kc componentKubeconfigs) error {
+func ensureCredentials(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths, hostname string, ips []net.IP, kc componentKubeconfigs) error {
 	_, svc, _ := net.ParseCIDR(cfg.ServiceCIDR) // validated before
 	serviceIP := make(net.IP, len(svc.IP))
 	copy(serviceIP, svc.IP)
@@ -221,7 +221,7 @@ func extraSANs(cfg *config.Server) []string {
 
 type componentKubeconfigs struct{ admin, controllerManager, scheduler string }
 
-func writeKubeconfigs(cfg *config.Server, paths config.Paths, pki *certs.PKI, kc componentKubeconfigs) error {
+func writeKubeconfigs(cfg *config.Server, paths datadir.ServerPaths, pki *certs.PKI, kc componentKubeconfigs) error {
 	local := localURL(cfg)
 	files := []struct {
 		path, user string
@@ -271,7 +271,7 @@ func addonValues(cfg *config.Server) deploy.Values {
 	return deploy.Values{
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
-		StorageDir:    filepath.Join(cfg.DataDir, "storage"),
+		StorageDir:    cfg.Layout().Storage,
 		Images: deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server"),
 			LocalPath: image("local-path-provisioner"), LocalPathHelper: image("local-path-helper")},
 	}
@@ -291,7 +291,7 @@ func announce(cfg *config.Server) component.Component {
 // clusterReset restores the datastore from a snapshot, or with embedded
 // etcd and no snapshot resets the membership to this server alone, and
 // exits: the next start, without --cluster-reset, serves the result.
-func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
+func clusterReset(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
 	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile}
 	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
 		return err
@@ -320,7 +320,7 @@ func clusterReset(ctx context.Context, cfg *config.Server, paths config.Paths, n
 
 // joinCluster fetches the cluster's CAs and keys from --server before this
 // server issues its own certificates from them.
-func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+func joinCluster(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
 	if cfg.Server == "" {
 		return nil
 	}
@@ -336,7 +336,7 @@ func joinCluster(ctx context.Context, cfg *config.Server, paths config.Paths) er
 // they run on the one that holds the lease, as k3s's do: two servers
 // applying the same manifests or installing the same chart at once would
 // fight.
-func electedControllers(cfg *config.Server, paths config.Paths, admin, nodeName string) []component.Component {
+func electedControllers(cfg *config.Server, paths datadir.ServerPaths, admin, nodeName string) []component.Component {
 	var controllers []component.Component
 	if !cfg.DisableHelmController {
 		// Before the deploy controller, which may apply HelmCharts from
@@ -372,7 +372,7 @@ func electedControllers(cfg *config.Server, paths config.Paths, admin, nodeName 
 // ensureEncryption writes the first encryption configuration, encrypting
 // with a new key when --secrets-encryption is set, or checks the one
 // there; `regente secrets-encrypt` changes it from then on.
-func ensureEncryption(ctx context.Context, cfg *config.Server, paths config.Paths) error {
+func ensureEncryption(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
 	logger := klog.FromContext(ctx).WithValues("component", "secrets-encryption")
 	enc, created, err := secretsencrypt.Ensure(paths.CredDir, cfg.SecretsEncryption, cfg.SecretsEncryptionProvider, time.Now())
 	if err != nil {

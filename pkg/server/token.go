@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"regente.io/regente/pkg/atomicfile"
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/kubeconfig"
 )
@@ -25,7 +25,7 @@ import (
 // full K10 form that pins this server's CA, to <data-dir>/server/token
 // (and agent-token with --agent-token), mode 0600. The secret is --token
 // (or --token-file), else the one already in the token file, else new.
-func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, joinServer *join.Server) error {
+func ensureTokens(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths, joinServer *join.Server) error {
 	trusted, err := certs.TrustedCAHashes(paths.TLSDir)
 	if err != nil {
 		return err
@@ -39,7 +39,7 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, j
 	if err != nil {
 		return err
 	}
-	revoked, err := readRevoked(revokedFile(paths))
+	revoked, err := readRevoked(paths.RevokedFile)
 	if err != nil {
 		return err
 	}
@@ -82,15 +82,11 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths config.Paths, j
 	return nil
 }
 
-// revokedFile lists the server secrets `regente token rotate` replaced,
-// by hash (never the secrets themselves) with the time.
-func revokedFile(paths config.Paths) string { return filepath.Join(paths.ServerDir, "token-revoked") }
-
 // rotateToken writes the new server token and adds the old secret to the
 // revoked list, both 0600 and in one atomic step, and returns the new
 // full token. The join service switches to it once this returns.
-func rotateToken(ctx context.Context, paths config.Paths, caHash, old, next string) (string, error) {
-	revoked, err := readRevoked(revokedFile(paths))
+func rotateToken(ctx context.Context, paths datadir.ServerPaths, caHash, old, next string) (string, error) {
+	revoked, err := readRevoked(paths.RevokedFile)
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +99,7 @@ func rotateToken(ctx context.Context, paths config.Paths, caHash, old, next stri
 	}
 	if err := atomicfile.Write(
 		atomicfile.File{Path: paths.TokenFile, Mode: 0o600, Data: []byte(token + "\n")},
-		atomicfile.File{Path: revokedFile(paths), Mode: 0o600, Data: []byte(list.String())},
+		atomicfile.File{Path: paths.RevokedFile, Mode: 0o600, Data: []byte(list.String())},
 	); err != nil {
 		return "", fmt.Errorf("write the rotated token: %w", err)
 	}
@@ -177,8 +173,8 @@ func secretInFile(path, caHash string) (string, error) {
 
 // registerOwnNode records the password of the server's own node, so no
 // agent can join under its name.
-func registerOwnNode(ctx context.Context, adminKubeconfig, dataDir, nodeName string) error {
-	password, err := join.NodePassword(filepath.Join(dataDir, "agent", "node-password"))
+func registerOwnNode(ctx context.Context, adminKubeconfig, passwordFile, nodeName string) error {
+	password, err := join.NodePassword(passwordFile)
 	if err != nil {
 		return err
 	}

@@ -53,10 +53,10 @@ func TestRotateTokenSurvivesRestart(t *testing.T) {
 	if got := readToken(t, paths.TokenFile); got.String() != token || got.Secret != next || got.CAHash != hash {
 		t.Errorf("token file holds %s, want %s", got, token)
 	}
-	if b, _ := os.ReadFile(revokedFile(paths)); strings.Contains(string(b), old.Secret) || !strings.Contains(string(b), join.SecretHash(old.Secret)) {
+	if b, _ := os.ReadFile(paths.RevokedFile); strings.Contains(string(b), old.Secret) || !strings.Contains(string(b), join.SecretHash(old.Secret)) {
 		t.Errorf("revoked list must hold the old secret's hash only:\n%s", b)
 	}
-	if fi, _ := os.Stat(revokedFile(paths)); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(paths.RevokedFile); fi.Mode().Perm() != 0o600 {
 		t.Errorf("revoked list mode %v, want 0600", fi.Mode().Perm())
 	}
 

@@ -39,5 +39,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	logger := klog.Background().WithName("regente")
+	for _, note := range cfg.Notes() {
+		logger.Info("Config: "+note, "component", "config")
+	}
 	return agent.Run(klog.NewContext(ctx, logger), cfg)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"regente.io/regente/pkg/certs"
+	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/datadir"
 )
 
@@ -37,26 +38,27 @@ const expiringSoon = 30 * 24 * time.Hour
 func Run(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("certificate", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dataDir := fs.String("data-dir", "/var/lib/regente", "The data dir of the server or agent")
+	dirs := config.NewDirs()
+	dirs.AddFlags(fs)
 	services := fs.StringSlice("service", nil, "rotate: only these certificates (file names without .crt, as check lists them); default all leaf certificates")
-	if err := fs.Parse(args); err != nil {
+	if err := config.LoadVerb("certificate", fs, dirs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
 		}
-		return fmt.Errorf("%w; run \"regente certificate --help\"", err)
+		return err
 	}
+	layout := dirs.Layout()
 	if fs.NArg() != 1 {
 		return errors.New("give one subcommand: check, rotate or rotate-ca; run \"regente certificate --help\"")
 	}
-	serverTLS := filepath.Join(*dataDir, "server", "tls")
-	agentTLS := filepath.Join(*dataDir, "agent", "tls")
+	serverTLS, agentTLS := layout.Server.TLSDir, layout.Agent.TLSDir
 	now := time.Now()
 	switch fs.Arg(0) {
 	case "check":
 		return check(stdout, now, serverTLS, agentTLS)
 	case "rotate":
-		if err := stopped(*dataDir); err != nil {
+		if err := stopped(layout); err != nil {
 			return err
 		}
 		dirs := existing(serverTLS, agentTLS)
@@ -75,12 +77,12 @@ func Run(args []string, stdout io.Writer) error {
 			moved = append(moved, names...)
 		}
 		if len(moved) == 0 {
-			return fmt.Errorf("no certificates under %s: give the --data-dir of a server or agent", *dataDir)
+			return fmt.Errorf("no certificates under %s: give the --data-dir of a server or agent", layout.DataDir)
 		}
 		fmt.Fprintln(stdout, "Start regente: it issues new certificates and keys for them, and rewrites the kubeconfigs.")
 		return nil
 	case "rotate-ca":
-		if err := stopped(*dataDir); err != nil {
+		if err := stopped(layout); err != nil {
 			return err
 		}
 		if _, err := os.Stat(filepath.Join(serverTLS, "server-ca.key")); err != nil {
@@ -96,7 +98,7 @@ func Run(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, "Start regente: it issues every certificate from the new CAs and rewrites the kubeconfigs and the join token.\n"+
 			"Nodes that joined keep working (the old CAs stay trusted and the new ones are cross-signed by them);\n"+
-			"new nodes join with the new token in "+filepath.Join(*dataDir, "server", "token")+".")
+			"new nodes join with the new token in "+layout.Server.TokenFile+".")
 		return nil
 	default:
 		return fmt.Errorf("unknown subcommand %q: use check, rotate or rotate-ca", fs.Arg(0))
@@ -135,9 +137,9 @@ func existing(dirs ...string) []string {
 // stopped refuses while a server or agent runs on the data dir: it would
 // keep using the old files until restarted, and a CA changed under a
 // running server leaves its leaves signed by a CA it no longer has.
-func stopped(dataDir string) error {
-	for _, role := range []string{"server", "agent"} {
-		if err := datadir.CheckNotLocked(filepath.Join(dataDir, role, "regente.lock")); err != nil {
+func stopped(layout datadir.Layout) error {
+	for _, lock := range []string{layout.Server.LockFile, layout.Agent.LockFile} {
+		if err := datadir.CheckNotLocked(lock); err != nil {
 			return fmt.Errorf("%w (systemctl stop regente), then run this again", err)
 		}
 	}

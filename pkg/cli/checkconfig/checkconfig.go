@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -42,11 +41,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("check-config", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	role := fs.String("role", "server", "What this host will run: server (control plane and node), agent (node only), control-plane (server --disable-agent)")
-	dataDir := fs.String("data-dir", server.DataDir, "The data dir regente will use, for its free space and filesystem")
+	dirs := config.NewDirs()
+	dirs.AddFlags(fs)
 	apiPort := fs.Int("https-listen-port", server.HTTPSListenPort, "The server's --https-listen-port")
 	withEtcd := fs.Bool("etcd", false, "Also check the embedded etcd ports (servers with --cluster-init, or joining one with --server)")
 	output := fs.String("output", "text", "Output format: text or json")
-	if err := fs.Parse(args); err != nil {
+	if err := config.LoadVerb("check-config", fs, dirs, args, os.LookupEnv, "https-listen-port"); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return 0
@@ -63,15 +63,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case *apiPort < 1 || *apiPort > 65535:
 		return usageError(stderr, fmt.Sprintf("--https-listen-port %d is out of range: use a port between 1 and 65535", *apiPort))
 	}
-	server.DataDir = *dataDir
+	layout := dirs.Layout()
 	opts := checkconfig.Options{
 		Root:    "/",
-		DataDir: *dataDir,
+		DataDir: dirs.DataDir,
 		Node:    *role != "control-plane",
 		Euid:    os.Geteuid(),
 		// The agent keeps its lock beside the server's, under agent/
 		// (pkg/agent).
-		LockFiles: []string{server.Paths().LockFile, filepath.Join(*dataDir, "agent", "regente.lock")},
+		LockFiles: []string{layout.Server.LockFile, layout.Agent.LockFile},
 	}
 	if *role != "agent" {
 		opts.Ports = append(opts.Ports,
@@ -104,7 +104,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	} else {
-		fmt.Fprintf(stdout, "Checking this host for regente --role %s (data dir %s)\n\n", *role, *dataDir)
+		fmt.Fprintf(stdout, "Checking this host for regente --role %s (data dir %s)\n\n", *role, dirs.DataDir)
 		checkconfig.Print(stdout, results)
 	}
 	if !checkconfig.CanRun(results) {

@@ -5,16 +5,21 @@ import (
 	"os"
 
 	"github.com/containerd/containerd/v2/cmd/ctr/app"
+
+	"regente.io/regente/pkg/config"
 )
 
-// Socket is where the agent's containerd listens.
-const Socket = "/run/regente/containerd/containerd.sock"
-
-// Run runs ctr with args (without the program name).
+// Run runs ctr with args (without the program name), pointed at the
+// containerd of the node whose run dir the config file or REGENTE_RUN_DIR
+// names.
 func Run(ctx context.Context, args []string) error {
 	// ctr reads these itself; flags still win over them.
 	if os.Getenv("CONTAINERD_ADDRESS") == "" {
-		os.Setenv("CONTAINERD_ADDRESS", Socket)
+		dirs, err := config.LoadDirs("ctr", os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		os.Setenv("CONTAINERD_ADDRESS", dirs.Layout().Run.ContainerdSocket)
 	}
 	if os.Getenv("CONTAINERD_NAMESPACE") == "" {
 		os.Setenv("CONTAINERD_NAMESPACE", "k8s.io")

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/kubeconfig"
 	"regente.io/regente/pkg/secretsencrypt"
@@ -47,22 +48,24 @@ const applyTimeout = 2 * time.Minute
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("secrets-encrypt", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dataDir := fs.String("data-dir", "/var/lib/regente", "The server's data dir")
+	dirs := config.NewDirs()
+	dirs.AddFlags(fs)
 	provider := fs.String("secrets-encryption-provider", "aescbc", "enable: the kind of key to create when there is none yet: "+strings.Join(secretsencrypt.Providers, " or "))
-	if err := fs.Parse(args); err != nil {
+	if err := config.LoadVerb("secrets-encrypt", fs, dirs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
 		}
-		return fmt.Errorf("%w; run \"regente secrets-encrypt --help\"", err)
+		return err
 	}
+	paths := dirs.Layout().Server
 	if fs.NArg() != 1 || !slices.Contains(verbs, fs.Arg(0)) {
 		return fmt.Errorf("give one subcommand of %s; run \"regente secrets-encrypt --help\"", strings.Join(verbs, ", "))
 	}
 	if !slices.Contains(secretsencrypt.Providers, *provider) {
 		return fmt.Errorf("--secrets-encryption-provider %q is not one of %s", *provider, strings.Join(secretsencrypt.Providers, ", "))
 	}
-	credDir := filepath.Join(*dataDir, "server", "cred")
+	credDir := paths.CredDir
 	// One run at a time: each reads, changes and writes the whole file,
 	// and a run working from an older copy could drop the key another
 	// just made the API server encrypt with.
@@ -79,7 +82,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	s := &session{cfg: cfg, out: stdout, ctx: ctx}
-	if datadir.CheckNotLocked(filepath.Join(*dataDir, "server", "regente.lock")) != nil {
+	if datadir.CheckNotLocked(paths.LockFile) != nil {
 		_, client, err := kubeconfig.Client(filepath.Join(credDir, "admin.kubeconfig"))
 		if err != nil {
 			return err

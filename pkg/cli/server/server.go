@@ -40,6 +40,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	logger := klog.Background().WithName("regente")
+	for _, note := range cfg.Notes() {
+		logger.Info("Config: "+note, "component", "config")
+	}
 	return server.Run(klog.NewContext(ctx, logger), cfg)
 }
 

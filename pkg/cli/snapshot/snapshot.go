@@ -18,6 +18,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/snapshot"
 )
@@ -34,9 +36,9 @@ Flags:
 
 // save snapshots embedded etcd when the data dir holds a member, else the
 // SQLite file.
-func save(dataDir, dbFile, dir, name string) (*snapshot.Info, error) {
-	if etcdDir := filepath.Join(dataDir, "server", "db", "etcd"); etcd.HasData(etcdDir) {
-		cfg, err := etcd.ClientConfig(filepath.Join(dataDir, "server", "tls"), etcd.LocalEndpoint)
+func save(paths datadir.ServerPaths, dir, name string) (*snapshot.Info, error) {
+	if etcd.HasData(paths.EtcdDir) {
+		cfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
 		if err != nil {
 			return nil, err
 		}
@@ -44,39 +46,44 @@ func save(dataDir, dbFile, dir, name string) (*snapshot.Info, error) {
 		defer cancel()
 		return snapshot.SaveEtcd(ctx, cfg, dir, name)
 	}
-	if _, err := os.Stat(dbFile); err != nil {
-		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", dbFile, err)
+	if _, err := os.Stat(paths.SQLiteFile); err != nil {
+		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", paths.SQLiteFile, err)
 	}
-	return snapshot.SaveSQLite(dbFile, dir, name)
+	return snapshot.SaveSQLite(paths.SQLiteFile, dir, name)
 }
 
 // Run runs `regente etcd-snapshot args...`.
 func Run(args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("etcd-snapshot", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dataDir := fs.String("data-dir", "/var/lib/regente", "The server's data dir")
-	dir := fs.String("dir", "", "Snapshot directory (default: <data-dir>/server/db/snapshots)")
+	dirs := config.NewDirs()
+	dirs.AddFlags(fs)
+	dir := fs.String("etcd-snapshot-dir", "", "Snapshot directory (default: the server's --etcd-snapshot-dir, else <data-dir>/server/db/snapshots)")
+	dirFlag := fs.String("dir", "", "Same as --etcd-snapshot-dir")
 	host, _ := os.Hostname()
 	name := fs.String("name", "on-demand-"+strings.ToLower(host)+"-"+strconv.FormatInt(time.Now().Unix(), 10), "Name of the saved snapshot")
 	retention := fs.Int("snapshot-retention", 5, "How many on-demand snapshots prune keeps")
-	if err := fs.Parse(args); err != nil {
+	if err := config.LoadVerb("etcd-snapshot", fs, dirs, args, os.LookupEnv, "etcd-snapshot-dir"); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
 		}
-		return fmt.Errorf("%w; run \"regente etcd-snapshot --help\"", err)
+		return err
+	}
+	if *dirFlag != "" {
+		*dir = *dirFlag
 	}
 	if fs.NArg() == 0 {
 		return errors.New("missing subcommand: save, ls, delete or prune; run \"regente etcd-snapshot --help\"")
 	}
-	dbFile := filepath.Join(*dataDir, "server", "db", "state.db")
+	paths := dirs.Layout().Server
 	if *dir == "" {
-		*dir = filepath.Join(*dataDir, "server", "db", "snapshots")
+		*dir = paths.SnapshotDir
 	}
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "save":
 		begin := time.Now()
-		info, err := save(*dataDir, dbFile, *dir, *name)
+		info, err := save(paths, *dir, *name)
 		if err != nil {
 			return err
 		}

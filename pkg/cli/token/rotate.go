@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/join"
 )
 
 type rotateOptions struct {
-	kubeconfig, dataDir, current, newToken, server string
+	kubeconfig, current, newToken, server string
+	paths                                 datadir.ServerPaths
 }
 
 // rotate replaces the server token through the running server, which
@@ -21,7 +22,7 @@ type rotateOptions struct {
 // certificates; only joins (a new node, or a node restarting) need the new
 // token, which goes to stdout so that scripts can capture it.
 func rotate(ctx context.Context, stdout, stderr io.Writer, o rotateOptions) error {
-	tokenFile := filepath.Join(o.dataDir, "server", "token")
+	tokenFile := o.paths.TokenFile
 	current, err := join.LoadToken(o.current, tokenFile)
 	if err != nil {
 		return fmt.Errorf("read the current server token (run on a server, or give it with --token): %w", err)
@@ -56,7 +57,7 @@ func rotate(ctx context.Context, stdout, stderr io.Writer, o rotateOptions) erro
 		}
 		serverURL = cfg.Host
 	}
-	token, err := join.RotateToken(ctx, serverURL, current, secret, filepath.Join(o.dataDir, "server", "tls"))
+	token, err := join.RotateToken(ctx, serverURL, current, secret, o.paths.TLSDir)
 	if err != nil {
 		return fmt.Errorf("rotate the server token on %s: %w", serverURL, err)
 	}

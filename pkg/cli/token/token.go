@@ -30,6 +30,7 @@ import (
 	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
 
 	"regente.io/regente/pkg/cli/kubectl"
+	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/join"
 )
 
@@ -48,19 +49,21 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	kubeconfigPath := fs.String("kubeconfig", kubectl.DefaultKubeconfig, "Admin kubeconfig")
-	dataDir := fs.String("data-dir", "/var/lib/regente", "The server's data dir, for the CA hash the token pins")
+	dirs := config.NewDirs()
+	dirs.AddFlags(fs)
 	ttl := fs.Duration("ttl", 24*time.Hour, "Lifetime of a created token; 0 never expires")
 	description := fs.String("description", "", "Description of a created token")
 	current := fs.String("token", "", "rotate: the current server token (default: the content of <data-dir>/server/token)")
 	newToken := fs.String("new-token", "", "rotate: the new server token's secret (default: a generated one)")
 	server := fs.String("server", "", "rotate: https URL of the server (default: the --kubeconfig's server)")
-	if err := fs.Parse(args); err != nil {
+	if err := config.LoadVerb("token", fs, dirs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
 		}
-		return fmt.Errorf("%w; run \"regente token --help\"", err)
+		return err
 	}
+	paths := dirs.Layout().Server
 	if fs.NArg() == 0 {
 		return fmt.Errorf("missing subcommand: create, list, delete or rotate; run \"regente token --help\"")
 	}
@@ -69,7 +72,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("token rotate takes only flags: give the new token with --new-token")
 		}
 		return rotate(ctx, stdout, os.Stderr, rotateOptions{
-			kubeconfig: *kubeconfigPath, dataDir: *dataDir, current: *current, newToken: *newToken, server: *server})
+			kubeconfig: *kubeconfigPath, paths: paths, current: *current, newToken: *newToken, server: *server})
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfigPath)
 	if err != nil {
@@ -82,7 +85,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	secrets := client.CoreV1().Secrets(metav1.NamespaceSystem)
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "create":
-		hash, err := caHash(*dataDir, restCfg.TLSClientConfig.CAData)
+		hash, err := caHash(paths.TLSDir, restCfg.TLSClientConfig.CAData)
 		if err != nil {
 			return err
 		}
@@ -111,8 +114,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // caHash is the hash of the server CA file; off the server, that of the
 // CA in the kubeconfig, which the server wrote from the same file.
-func caHash(dataDir string, kubeconfigCA []byte) (string, error) {
-	data, err := os.ReadFile(filepath.Join(dataDir, "server", "tls", "server-ca.crt"))
+func caHash(tlsDir string, kubeconfigCA []byte) (string, error) {
+	data, err := os.ReadFile(filepath.Join(tlsDir, "server-ca.crt"))
 	if err != nil {
 		data = kubeconfigCA
 	}
