@@ -20,6 +20,11 @@ type Config struct {
 	ClusterCIDR string
 	ServiceCIDR string
 	PKI         *certs.PKI
+	// LeaderElect is whether controller-managers of several servers share
+	// the datastore and must elect a leader. A server alone on its SQLite
+	// file has no one to elect, and renewing a lease every 2 s would be
+	// about a third of an idle server's writes to its disk.
+	LeaderElect bool
 	// ExtraArgs are the user's --kube-controller-manager-arg values.
 	ExtraArgs []string
 }
@@ -88,7 +93,7 @@ func (c *ControllerManager) defaultArgs() []string {
 		"--use-service-account-credentials=true",
 		"--controllers=*,tokencleaner",
 		"--profiling=false",
-		"--leader-elect=true",
+		fmt.Sprintf("--leader-elect=%t", c.cfg.LeaderElect),
 		// Without this gate the upstream controller-manager exits the whole
 		// process with status 1 when its context ends while it leads; with
 		// it, it releases its lease and returns, so we can stop in order.

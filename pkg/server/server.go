@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ClusterCIDR: cfg.ClusterCIDR,
 			ServiceCIDR: cfg.ServiceCIDR,
 			PKI:         pki,
+			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
 		}),
 		scheduler.New(scheduler.Config{
