@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ type server struct {
 	port       int
 	kubeconfig string
 	args       []string
+	wrap       []string // argv before bin, e.g. a move into a cgroup; the process execs into regente
 	cmd        *exec.Cmd
 	log        *syncBuffer
 	exited     chan struct{}
@@ -123,7 +125,8 @@ func newProcess(t *testing.T, bin string, extra ...string) *server {
 func (s *server) start() {
 	s.t.Helper()
 	s.log = &syncBuffer{}
-	s.cmd = exec.Command(s.bin, s.args...)
+	argv := append(append(slices.Clone(s.wrap), s.bin), s.args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
