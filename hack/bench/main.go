@@ -6,6 +6,10 @@
 //
 // Usage (as root): go run ./hack/bench [-bin bin/regente] [-runs 5] [-idle 60s] [-only multinode]
 //
+// It also counts what an idle cluster writes to disk (-only writes): the
+// bytes of the whole process tree over -writes-window after
+// -writes-warmup, the rows added to SQLite and the keys they are for.
+//
 // With the node (the default), it also joins an agent to a server, each in
 // its own network namespace, and measures the join and pod-to-pod round
 // trips and throughput on one node and across vxlan.
@@ -40,7 +44,9 @@ func main() {
 	idle := flag.Duration("idle", 60*time.Second, "idle time before reading RSS")
 	writes := flag.Duration("writes", 10*time.Second, "duration of each write load")
 	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
-	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging")
+	writesWarmup := flag.Duration("writes-warmup", 60*time.Second, "settling time before counting idle writes")
+	writesWindow := flag.Duration("writes-window", 120*time.Second, "time over which idle writes are counted")
+	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes")
 	flag.Parse()
 	switch *only {
 	case "multinode":
@@ -61,6 +67,15 @@ func main() {
 		}
 		printRows(rows)
 		return
+	case "writes":
+		bin, _ := filepath.Abs(*bin)
+		rows, err := benchIdleWrites(bin, *writesWarmup, *writesWindow, *agent)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printRows(rows)
+		return
 	case "datastores":
 		bin, _ := filepath.Abs(*bin)
 		if err := benchDatastores(bin, *writes); err != nil {
@@ -69,13 +84,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*bin, *runs, *idle, *writes, *agent); err != nil {
+	if err := run(*bin, *runs, *idle, *writes, *agent, *writesWarmup, *writesWindow); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
+func run(bin string, runs int, idle, writes time.Duration, agent bool, writesWarmup, writesWindow time.Duration) error {
 	bin, _ = filepath.Abs(bin)
 	fi, err := os.Stat(bin)
 	if err != nil {
@@ -165,6 +180,11 @@ func run(bin string, runs int, idle, writes time.Duration, agent bool) error {
 		}
 		rows = append(rows, packRows...)
 	}
+	writeRows, err := benchIdleWrites(bin, writesWarmup, writesWindow, agent)
+	if err != nil {
+		return fmt.Errorf("idle writes: %w", err)
+	}
+	rows = append(rows, writeRows...)
 
 	printRows(rows)
 	return benchDatastores(bin, writes)

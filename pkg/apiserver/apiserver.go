@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	controlplaneapiserver "k8s.io/kubernetes/pkg/controlplane/apiserver"
 
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
@@ -47,6 +48,11 @@ type Config struct {
 	// EncryptionConfig is the Secrets' encryption configuration, which
 	// the API server reloads when it changes (pkg/secretsencrypt).
 	EncryptionConfig string
+	// Alone is true when no other API server shares the datastore (a
+	// server on its own SQLite file). Then nothing needs the heartbeats
+	// that API servers keep in the datastore for each other, and each
+	// heartbeat is a row written to the disk: see aloneArgs.
+	Alone bool
 	// ExtraArgs are the user's --kube-apiserver-arg values, "--key=value".
 	ExtraArgs []string
 	// Handlers are regente's own endpoints, served on the API server's
@@ -108,8 +114,35 @@ func (a *APIServer) defaultArgs(authnFile string) []string {
 	if a.cfg.EncryptionConfig != "" {
 		args = append(args, "--encryption-provider-config="+a.cfg.EncryptionConfig, "--encryption-provider-config-automatic-reload=true")
 	}
+	if a.cfg.Alone {
+		args = append(args, aloneArgs()...)
+	}
 	return args
 }
+
+// aloneArgs turn off what API servers write to the datastore only to find
+// each other, every 10 s each: on an idle server alone on SQLite they were
+// most of its rows, and every row costs about 40 KiB of WAL on the disk
+// (hack/bench.sh -only writes).
+func aloneArgs() []string {
+	return []string{
+		// The lease reconciler renews /masterleases/<ip> to keep the
+		// kubernetes Service's endpoints; counting to one API server needs no
+		// lease and writes only when the endpoints change. Upstream deprecates
+		// master-count but still ships it, and it was the default for years.
+		"--endpoint-reconciler-type=master-count",
+		"--apiserver-count=1",
+		// The peer proxy (beta since 1.36) forwards requests to API servers of
+		// another version and renews /peerserverleases/ for it; alone there
+		// is no peer.
+		"--feature-gates=UnknownVersionInteroperabilityProxy=false",
+	}
+}
+
+// aloneIdentityLeaseRenewal is how often an API server alone renews its
+// identity lease (upstream: every 10 s, for a lease of an hour); nothing
+// reads it sooner than the garbage collector, which waits for the hour.
+const aloneIdentityLeaseRenewal = time.Minute
 
 func (a *APIServer) baseArgs(authnFile string) []string {
 	p := a.cfg.PKI
@@ -165,6 +198,11 @@ func (a *APIServer) Start(ctx context.Context) error {
 	}
 	if err := a.opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("apply feature gates: %w", err)
+	}
+	if a.cfg.Alone {
+		// Upstream keeps the period in a package variable "so integration
+		// tests can tune" it; one API server runs in this process.
+		controlplaneapiserver.IdentityLeaseRenewIntervalPeriod = aloneIdentityLeaseRenewal
 	}
 	// The loopback clients would otherwise log every deprecation warning
 	// the server sends to itself.

@@ -115,6 +115,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			EtcdTLS:          ds.tls,
 			PKI:              pki,
 			ConfigDir:        paths.ConfigDir,
+			Alone:            !cfg.SharedDatastore(),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 			EncryptionConfig: secretsencrypt.Path(paths.CredDir),
 			Handlers:         joinServer.Handlers(),
