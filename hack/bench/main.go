@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +47,9 @@ func main() {
 	agent := flag.Bool("agent", true, "also measure the node (needs busybox-static, iptables)")
 	writesWarmup := flag.Duration("writes-warmup", 60*time.Second, "settling time before counting idle writes")
 	writesWindow := flag.Duration("writes-window", 120*time.Second, "time over which idle writes are counted")
-	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes")
+	memWatch := flag.Duration("memlimit-watch", 10*time.Minute, "how long each memory limit is watched")
+	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try, MiB, comma-separated")
+	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes, memlimit")
 	flag.Parse()
 	switch *only {
 	case "multinode":
@@ -75,6 +78,24 @@ func main() {
 			os.Exit(1)
 		}
 		printRows(rows)
+		return
+	case "memlimit":
+		bin, _ := filepath.Abs(*bin)
+		var limits []int64
+		for _, f := range strings.Split(*memLimits, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: -memlimit-limits %q: %v\n", *memLimits, err)
+				os.Exit(2)
+			}
+			limits = append(limits, n<<20)
+		}
+		rows, err := benchMemLimit(bin, limits, *memWatch)
+		printRows(rows)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 		return
 	case "datastores":
 		bin, _ := filepath.Abs(*bin)
@@ -202,6 +223,7 @@ type instance struct {
 	port                 int
 	cmd                  *exec.Cmd
 	agent                bool     // run the node too (no --disable-agent)
+	wrap                 []string // argv before bin, e.g. a move into a cgroup
 	extra                []string // more server flags
 }
 
@@ -238,7 +260,8 @@ func (s *instance) start() (time.Duration, error) {
 	} else {
 		args = append(args, "--bind-address", "127.0.0.1", "--disable-agent")
 	}
-	s.cmd = exec.Command(s.bin, append(args, s.extra...)...)
+	argv := append(append(slices.Clone(s.wrap), s.bin), append(args, s.extra...)...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	begin := time.Now()
