@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,7 +36,10 @@ type datastoreResult struct {
 
 // benchDatastores runs the same API workload on every datastore regente
 // supports, one after another in this run, and prints them as one table.
-func benchDatastores(bin string, writes time.Duration) error {
+// picked is -datastores: which of sqlite, etcd, etcd3, postgres and mariadb
+// to run ("" runs all).
+func benchDatastores(bin string, writes time.Duration, picked string) error {
+	runs := func(name string) bool { return picked == "" || slices.Contains(strings.Split(picked, ","), name) }
 	var results []datastoreResult
 	add := func(name string, r datastoreResult, err error) error {
 		if err != nil {
@@ -47,35 +51,44 @@ func benchDatastores(bin string, writes time.Duration) error {
 		return nil
 	}
 	for _, single := range []struct {
-		name  string
-		extra []string
-	}{{"SQLite (kine)", nil}, {"embedded etcd, 1 member", []string{"--cluster-init"}}} {
+		key, name string
+		extra     []string
+	}{{"sqlite", "SQLite (kine)", nil}, {"etcd", "embedded etcd, 1 member", []string{"--cluster-init"}}} {
+		if !runs(single.key) {
+			continue
+		}
 		r, err := benchSingleServer(bin, writes, single.extra, true)
 		if err := add(single.name, r, err); err != nil {
 			return err
 		}
 	}
-	r, err := benchEtcdCluster(bin, writes)
-	if err := add("embedded etcd, 3 members", r, err); err != nil {
-		return err
+	if runs("etcd3") {
+		r, err := benchEtcdCluster(bin, writes)
+		if err := add("embedded etcd, 3 members", r, err); err != nil {
+			return err
+		}
 	}
-	pg, err := dbserver.Postgres("127.0.0.1", 15433)
-	if err != nil {
-		return err
+	if runs("postgres") {
+		pg, err := dbserver.Postgres("127.0.0.1", 15433)
+		if err != nil {
+			return err
+		}
+		r, err := benchSingleServer(bin, writes, []string{"--datastore-endpoint", "postgres://postgres@127.0.0.1:15433/regente?sslmode=disable"}, false)
+		pg.Stop()
+		if err := add("PostgreSQL 15 (kine)", r, err); err != nil {
+			return err
+		}
 	}
-	r, err = benchSingleServer(bin, writes, []string{"--datastore-endpoint", "postgres://postgres@127.0.0.1:15433/regente?sslmode=disable"}, false)
-	pg.Stop()
-	if err := add("PostgreSQL 15 (kine)", r, err); err != nil {
-		return err
-	}
-	my, err := dbserver.MariaDB("127.0.0.1", 13307, "bench-pw")
-	if err != nil {
-		return err
-	}
-	r, err = benchSingleServer(bin, writes, []string{"--datastore-endpoint", "mysql://regente:bench-pw@tcp(127.0.0.1:13307)/regente"}, false)
-	my.Stop()
-	if err := add("MariaDB 10.11 (kine)", r, err); err != nil {
-		return err
+	if runs("mariadb") {
+		my, err := dbserver.MariaDB("127.0.0.1", 13307, "bench-pw")
+		if err != nil {
+			return err
+		}
+		r, err := benchSingleServer(bin, writes, []string{"--datastore-endpoint", "mysql://regente:bench-pw@tcp(127.0.0.1:13307)/regente"}, false)
+		my.Stop()
+		if err := add("MariaDB 10.11 (kine)", r, err); err != nil {
+			return err
+		}
 	}
 
 	fmt.Printf("\n| datastore | creates, concurrency 1 | creates, concurrency 16 | list %d ConfigMaps (median of 5) | watch event delay p99 | snapshot (≥ %d objects) | snapshot size | restore into a fresh data dir |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n", snapshotObjects, snapshotObjects)

@@ -49,6 +49,7 @@ func main() {
 	writesWindow := flag.Duration("writes-window", 120*time.Second, "time over which idle writes are counted")
 	memWatch := flag.Duration("memlimit-watch", 10*time.Minute, "how long each memory limit is watched")
 	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try, MiB, comma-separated")
+	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
 	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes, memlimit")
 	flag.Parse()
 	switch *only {
@@ -99,7 +100,7 @@ func main() {
 		return
 	case "datastores":
 		bin, _ := filepath.Abs(*bin)
-		if err := benchDatastores(bin, *writes); err != nil {
+		if err := benchDatastores(bin, *writes, *datastores); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -208,7 +209,7 @@ func run(bin string, runs int, idle, writes time.Duration, agent bool, writesWar
 	rows = append(rows, writeRows...)
 
 	printRows(rows)
-	return benchDatastores(bin, writes)
+	return benchDatastores(bin, writes, "")
 }
 
 func printRows(rows []row) {

@@ -78,6 +78,8 @@ func measureIdleWrites(s *instance, what, target string, warmup, window time.Dur
 	wal := &walCounter{file: dbFile + "-wal"}
 	wal.sample()
 	before := processTree(s.cmd.Process.Pid, s.dir)
+	logFile := filepath.Join(s.dir, "server.log")
+	logBefore := fileSize(logFile)
 
 	// Kine compacts away superseded rows, so the keys are read while the
 	// window runs, not only at its end; the WAL is sampled often enough to
@@ -99,6 +101,7 @@ func measureIdleWrites(s *instance, what, target string, warmup, window time.Dur
 		}
 	}
 	after := processTree(s.cmd.Process.Pid, s.dir)
+	logGrowth := fileSize(logFile) - logBefore
 	wal.sample()
 	if err := keys.read(); err != nil {
 		return nil, err
@@ -138,6 +141,9 @@ func measureIdleWrites(s *instance, what, target string, warmup, window time.Dur
 			rows = append(rows, row{"  nothing from " + strings.Join(idle, ", "), "0", "-"})
 		}
 	}
+	// regente's stdout and stderr go to this file here; under systemd they
+	// go to the journal instead, which writes them all the same.
+	rows = append(rows, row{"  of which regente's log (klog, all components)", rate(logGrowth, window), "-"})
 	rows = append(rows, row{"  datastore rows written (kine in SQLite)", perMin(keys.rows), "-"})
 	if wal.frames > 0 {
 		perRow := "-"
@@ -365,4 +371,13 @@ func (w *walCounter) sample() {
 		w.frames += valid - w.valid
 	}
 	w.pageSize, w.salts, w.valid, w.sampled = pageSize, salts, valid, true
+}
+
+// fileSize is the size of path, 0 if it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

@@ -1,6 +1,7 @@
 package datastore
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,43 @@ func TestWrapScheme(t *testing.T) {
 		if _, ok := drivers.Get(wrappedSchemePrefix + scheme); !ok {
 			t.Errorf("no kine driver registered for %s%s", wrappedSchemePrefix, scheme)
 		}
+	}
+}
+
+// A new datastore gets small pages (fewer bytes per kine row in the WAL);
+// an existing one keeps its own.
+func TestCreateSQLitePageSize(t *testing.T) {
+	dir := t.TempDir()
+	pageSize := func(path string) int {
+		t.Helper()
+		db, err := sql.Open("sqlite3", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow("PRAGMA page_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	fresh := filepath.Join(dir, "fresh.db")
+	if err := createSQLite(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSize(fresh); got != sqlitePageSize {
+		t.Errorf("new datastore: page size %d, want %d", got, sqlitePageSize)
+	}
+	old := filepath.Join(dir, "old.db")
+	db, _ := sql.Open("sqlite3", "file:"+old)
+	if _, err := db.Exec("PRAGMA page_size=4096; CREATE TABLE t(x)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := createSQLite(old); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSize(old); got != 4096 {
+		t.Errorf("existing datastore: page size %d, want its own 4096", got)
 	}
 }
