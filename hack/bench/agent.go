@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/killall"
 	"regente.io/regente/pkg/ociarchive"
 )
@@ -177,7 +178,7 @@ func writeBenchImage(s *instance) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.dir, "data", "agent", "images")
+	dir := datadir.New(filepath.Join(s.dir, "data"), "").Agent.ImagesDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

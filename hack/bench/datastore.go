@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/tests/dbserver"
 	"regente.io/regente/tests/nscluster"
 )
@@ -123,7 +124,7 @@ func benchSingleServer(bin string, writes time.Duration, extra []string, snapsho
 		return r, fmt.Errorf("etcd-snapshot save: %v: %s", err, out)
 	}
 	r.snapshot = time.Since(begin).Round(time.Millisecond).String()
-	file := filepath.Join(dataDir, "server", "db", "snapshots", "bench.db")
+	file := filepath.Join(datadir.New(dataDir, "").Server.SnapshotDir, "bench.db")
 	fi, err := os.Stat(file)
 	if err != nil {
 		return r, err
@@ -185,7 +186,7 @@ func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error)
 			return datastoreResult{}, fmt.Errorf("%w:\n%s", err, n.Log.String())
 		}
 		if i == 0 {
-			token, err := os.ReadFile(filepath.Join(n.DataDir, "server", "token"))
+			token, err := os.ReadFile(datadir.New(n.DataDir, "").Server.TokenFile)
 			if err != nil {
 				return datastoreResult{}, err
 			}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/killall"
 	"regente.io/regente/pkg/ociarchive"
 	"regente.io/regente/tests/nscluster"
@@ -53,7 +54,7 @@ func benchMultiNode(bin string) ([]row, error) {
 		if n.RunDir == "" {
 			n.RunDir = filepath.Join(n.Dir, "run")
 		}
-		images := filepath.Join(n.DataDir, "agent", "images")
+		images := datadir.New(n.DataDir, "").Agent.ImagesDir
 		if err := os.MkdirAll(images, 0o700); err != nil {
 			return nil, err
 		}
@@ -75,7 +76,7 @@ func benchMultiNode(bin string) ([]row, error) {
 		return nil, err
 	}
 	kubeconfig := filepath.Join(root, "kubeconfig")
-	token := filepath.Join(srv.DataDir, "server", "token")
+	token := datadir.New(srv.DataDir, "").Server.TokenFile
 	if err := waitFor(2*time.Minute, "the server's kubeconfig and token", func() bool {
 		cfg, err := os.ReadFile(serverKubeconfig)
 		if _, terr := os.Stat(token); err != nil || terr != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"regente.io/regente/pkg/datadir"
 )
 
 // benchIdleWrites measures what an idle cluster writes to disk: first a
@@ -64,7 +66,7 @@ func idleWritesNode(bin string, warmup, window time.Duration) ([]row, error) {
 func measureIdleWrites(s *instance, what, target string, warmup, window time.Duration) ([]row, error) {
 	fmt.Fprintf(os.Stderr, "idle writes, %s: warm-up %s, then measuring %s\n", what, warmup, window)
 	time.Sleep(warmup)
-	dbFile := filepath.Join(s.dir, "data", "server", "db", "state.db")
+	dbFile := datadir.New(filepath.Join(s.dir, "data"), "").Server.SQLiteFile
 	db, err := sql.Open("sqlite3", "file:"+dbFile+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dbFile, err)
