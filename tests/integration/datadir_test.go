@@ -89,6 +89,11 @@ func TestDay2VerbsReadConfig(t *testing.T) {
 	if code, _ := s.stop(); code != 0 {
 		t.Fatalf("stop exit code %d", code)
 	}
+	// check-config's verdict depends on the host; where it looks does not.
+	cmd := exec.Command(bin, "check-config")
+	cmd.Env = env
+	out, _ := runWithTimeout(cmd, 2*time.Minute)
+	wantIn("check-config", out, "(data dir "+s.dataDir+")")
 	verb("killall")
 	if _, err := os.Stat(filepath.Join(runDir, "containerd")); !os.IsNotExist(err) {
 		t.Errorf("killall left the configured run dir's containerd state: %v", err)
