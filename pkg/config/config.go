@@ -173,7 +173,8 @@ func (n *Node) addFlags(fs *pflag.FlagSet) {
 }
 
 // Complete fills derived defaults: cluster-dns becomes the 10th address of
-// service-cidr, and leading dashes are stripped from *-arg entries. It never
+// service-cidr, the datastore endpoint's scheme is lower-cased, and leading
+// dashes are stripped from *-arg entries. It never
 // reports bad input, so that Validate can report every problem at once; when
 // service-cidr is unusable cluster-dns stays empty and Validate says why.
 func (s *Server) Complete() error {
@@ -183,6 +184,11 @@ func (s *Server) Complete() error {
 				s.ClusterDNS = dns.String()
 			}
 		}
+	}
+	// URL schemes are case-insensitive, kine's driver names are not:
+	// POSTGRES:// is postgres:// for every reader of the endpoint.
+	if scheme, rest, ok := strings.Cut(s.DatastoreEndpoint, "://"); ok {
+		s.DatastoreEndpoint = strings.ToLower(scheme) + "://" + rest
 	}
 	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs, &s.KubeProxyArgs} {
 		for i, a := range *args {

@@ -120,3 +120,16 @@ func TestLayout(t *testing.T) {
 		t.Errorf("layout %+v: want --etcd-snapshot-dir, the run dir's socket and the agent's TLS dir", l)
 	}
 }
+
+// kine picks its driver by the endpoint's scheme, case-sensitively; the
+// scheme the user typed in capitals must reach it in lower case.
+func TestCompleteLowersDatastoreScheme(t *testing.T) {
+	s := NewServer()
+	s.DatastoreEndpoint = "POSTGRES://User:Pw@Host/DB"
+	if err := s.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if s.DatastoreEndpoint != "postgres://User:Pw@Host/DB" {
+		t.Errorf("endpoint %q, want the scheme alone lower-cased", s.DatastoreEndpoint)
+	}
+}
