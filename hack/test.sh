@@ -19,6 +19,7 @@ if [[ $what == all && $(id -u) == 0 ]]; then
   rm -f "$release_log" "$release_log.rc"
   echo "== arm64 and armv7 release builds, in the background at nice 19 (log $release_log)"
   # In a process group of its own, so that an early exit ends the builds too.
+  # shellcheck disable=SC2016 # $1 is the inner shell's, the log path
   ARCHES="arm64 armv7" setsid bash -c 'nice -n 19 hack/release.sh >"$1" 2>&1; echo $? >"$1.rc"' _ "$release_log" &
   release_pid=$!
   trap 'kill -- -$release_pid 2>/dev/null || true' EXIT
