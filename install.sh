@@ -13,7 +13,7 @@
 #   INSTALL_REGENTE_SKIP_DOWNLOAD true: use the binary already in the bin dir
 #                                 (air-gapped sites copy it there first)
 #   INSTALL_REGENTE_BIN_DIR       where the binary and scripts go (/usr/local/bin)
-#   INSTALL_REGENTE_EXEC          command and flags, e.g. "server --disable traefik";
+#   INSTALL_REGENTE_EXEC          command and flags, e.g. "server --disable servicelb";
 #                                 a leading "server" or "agent" picks the role
 #   INSTALL_REGENTE_NAME          service name suffix: regente-<name>
 #   INSTALL_REGENTE_SKIP_ENABLE   true: do not enable the service at boot

@@ -1,8 +1,11 @@
 // Package certs owns the cluster PKI under <data-dir>/server/tls: the three
 // cluster CAs (server, client, request-header), the service-account signing
-// key, and the leaf certificates the control plane components present.
+// key, and the leaf certificates the control plane components present; and
+// the node's certificates under <data-dir>/agent/tls, issued from those CAs
+// on a server (EnsureNode) or through the join (Signer, NodeCSRs,
+// WriteJoinedNode). RotateLeaves and RotateCA are `regente certificate`'s.
 //
-// Ensure is the only writer. It creates what is missing, reuses what is still
+// Ensure is the only writer of the server's PKI at start. It creates what is missing, reuses what is still
 // valid and re-issues leaf certificates that are expiring or no longer match
 // what the server needs, so it is safe to call on every start.
 //

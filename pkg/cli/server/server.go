@@ -21,7 +21,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		if a == "-h" || a == "--help" {
 			fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
 			config.NewServer().AddFlags(fs)
-			fmt.Fprintf(stdout, "Usage: regente server [flags]\n\nRuns the Kubernetes control plane (and, once it exists, an agent).\n"+
+			fmt.Fprintf(stdout, "Usage: regente server [flags]\n\nRuns the Kubernetes control plane and, unless --disable-agent, a node on this machine.\n"+
 				"Every flag may also be set in /etc/regente/config.yaml (key = flag name) or as REGENTE_<FLAG_NAME>.\n\nFlags:\n%s", fs.FlagUsages())
 			return nil
 		}
