@@ -13,6 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
+# The payload's hash names the folder it unpacks into, so the same sources
+# must give the same bytes: without this, the programs whose main package
+# is in this repository carry the commit and a dirty flag, and every commit
+# (or a copy of the tree outside git, as make release builds in) unpacks a
+# new folder.
+export GOFLAGS="${GOFLAGS} -buildvcs=false"
 target_arch=${GOARCH:-$(go env GOHOSTARCH)}
 host_go() { env -u GOARCH -u GOARM -u CC go "$@"; }
 out=$(realpath -m bin/payload)

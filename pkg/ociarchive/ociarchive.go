@@ -3,7 +3,6 @@ package ociarchive
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"runtime"
 	"sort"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // File is one file of the image's single layer: a regular file, or a
@@ -50,7 +51,7 @@ func Write(w io.Writer, img Image) error {
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	layer, diffID, err := layerTarGz(img.Files)
+	layer, diffID, err := layerTarZstd(img.Files)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,10 @@ func Write(w io.Writer, img Image) error {
 		return fmt.Errorf("encode image config: %w", err)
 	}
 	configDesc := describe("application/vnd.oci.image.config.v1+json", config)
-	layerDesc := describe("application/vnd.oci.image.layer.v1.tar+gzip", layer)
+	// zstd rather than gzip: the system images are most of the payload's
+	// bytes, and zstd's best level stores them about a quarter smaller in
+	// the binary and in containerd's content store, and unpacks faster.
+	layerDesc := describe("application/vnd.oci.image.layer.v1.tar+zstd", layer)
 	manifest, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
@@ -120,7 +124,7 @@ func WriteFile(path string, img Image) error {
 	return nil
 }
 
-func layerTarGz(files []File) (gz []byte, diffID string, err error) {
+func layerTarZstd(files []File) (compressed []byte, diffID string, err error) {
 	sorted := append([]File(nil), files...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	var raw bytes.Buffer
@@ -158,15 +162,13 @@ func layerTarGz(files []File) (gz []byte, diffID string, err error) {
 		return nil, "", err
 	}
 	sum := sha256.Sum256(raw.Bytes())
-	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
-	if _, err := zw.Write(raw.Bytes()); err != nil {
-		return nil, "", err
+	// One goroutine, so the same layer gives the same bytes on every build.
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, "", fmt.Errorf("start zstd: %w", err)
 	}
-	if err := zw.Close(); err != nil {
-		return nil, "", err
-	}
-	return out.Bytes(), "sha256:" + hex.EncodeToString(sum[:]), nil
+	defer zw.Close()
+	return zw.EncodeAll(raw.Bytes(), nil), "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 func writeTarFile(tw *tar.Writer, name string, mode int64, data []byte) error {

@@ -3,12 +3,13 @@ package ociarchive
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func readTar(t *testing.T, r io.Reader) map[string][]byte {
@@ -70,11 +71,18 @@ func TestWriteProducesAConsistentLayout(t *testing.T) {
 		} `json:"rootfs"`
 	}
 	json.Unmarshal(blob(manifest.Config), &config)
-	zr, err := gzip.NewReader(bytes.NewReader(blob(manifest.Layers[0])))
+	if got := manifest.Layers[0].MediaType; got != "application/vnd.oci.image.layer.v1.tar+zstd" {
+		t.Fatalf("layer media type %q, want tar+zstd", got)
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(blob(manifest.Layers[0])))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := io.ReadAll(zr)
+	defer zr.Close()
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("decompress layer: %v", err)
+	}
 	sum := sha256.Sum256(raw)
 	if config.RootFS.DiffIDs[0] != "sha256:"+hex.EncodeToString(sum[:]) {
 		t.Fatal("diff_id does not match the uncompressed layer")
