@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +19,10 @@ import (
 
 // sumsFile is the manifest inside the archive: "<sha256>  <bin|images>/<name>" lines.
 const sumsFile = "SHA256SUMS"
+
+// packWindow is the zstd window Pack compresses with, and so the most
+// memory unpacking needs for it.
+const packWindow = 32 << 20
 
 // Pack writes the regular files of dir's bin/ and images/ folders into a
 // zstd tar on w, with a SHA256SUMS manifest first. The output depends only
@@ -36,7 +41,27 @@ func Pack(dir string, w io.Writer) error {
 			}
 		}
 	}
-	sort.Strings(names)
+	// Smallest first within each folder: the CNI plugins, which share most
+	// of their code, then sit next to each other inside the compression
+	// window. The order depends only on the files, as the hash must.
+	sizes := map[string]int64{}
+	for _, n := range names {
+		fi, err := os.Stat(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("read payload dir: %w", err)
+		}
+		sizes[n] = fi.Size()
+	}
+	sort.Slice(names, func(i, j int) bool {
+		di, dj := path.Dir(names[i]), path.Dir(names[j])
+		if di != dj {
+			return di < dj
+		}
+		if sizes[names[i]] != sizes[names[j]] {
+			return sizes[names[i]] < sizes[names[j]]
+		}
+		return names[i] < names[j]
+	})
 	if len(names) == 0 {
 		return fmt.Errorf("payload dir %s has no files in bin/ or images/", dir)
 	}
@@ -48,7 +73,10 @@ func Pack(dir string, w io.Writer) error {
 		}
 		fmt.Fprintf(&sums, "%s  %s\n", sum, n)
 	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	// A 32 MiB window finds the code the Go programs share across files:
+	// 8 MiB smaller than the default window on amd64, for a 32 MiB buffer
+	// while the first start unpacks.
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(packWindow))
 	if err != nil {
 		return fmt.Errorf("start zstd: %w", err)
 	}

@@ -101,7 +101,7 @@ func unpack(archive []byte, root, final string) error {
 }
 
 func extract(archive []byte, dir string) error {
-	zr, err := zstd.NewReader(bytes.NewReader(archive))
+	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderMaxWindow(packWindow))
 	if err != nil {
 		return err
 	}
