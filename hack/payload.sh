@@ -38,9 +38,11 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
   # containerd runs as its own small binary rather than a re-exec of
   # regente: a re-exec would map all of regente's pages and run every
   # Kubernetes package's init in a second long-lived process.
-  for cmd in containerd containerd-shim-runc-v2; do
+  # containerd is our main (hack/payload/containerd) with the plugins a
+  # node uses; the shim is upstream's.
+  for cmd in ./containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2; do
     CGO_ENABLED=0 go build -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=${containerd_version}" \
-      -o "$out/bin/$cmd" "github.com/containerd/containerd/v2/cmd/$cmd"
+      -o "$out/bin/$(basename "$cmd")" "$cmd"
   done
 
   for p in main/bridge ipam/host-local main/loopback meta/portmap meta/bandwidth meta/firewall; do
