@@ -84,6 +84,21 @@ func (c *mnCluster) failIfExited(nodes ...*nscluster.Node) {
 // nodes.
 func newCluster(t *testing.T, bin string, images map[string][]byte, network nscluster.Network, serverArgs ...string) *mnCluster {
 	t.Helper()
+	return newClusterWith(t, bin, images, network, clusterOptions{serverArgs: serverArgs})
+}
+
+// clusterOptions changes how newClusterWith builds a cluster.
+type clusterOptions struct {
+	serverArgs []string
+	// agentCgroup returns an agent's kubelet cgroup root and the argv
+	// prefix its process runs under (a memory-limited cgroup); nil gives
+	// each agent a cgroup root of its own.
+	agentCgroup func(t *testing.T, name string) (root string, wrap []string)
+}
+
+func newClusterWith(t *testing.T, bin string, images map[string][]byte, network nscluster.Network, opts clusterOptions) *mnCluster {
+	t.Helper()
+	serverArgs := opts.serverArgs
 	if err := network.Setup(); err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +110,12 @@ func newCluster(t *testing.T, bin string, images map[string][]byte, network nscl
 		n := &nscluster.Node{Name: name, IP: network.IP(i), Dir: filepath.Join(root, name)}
 		n.DataDir = filepath.Join(n.Dir, "data")
 		n.RunDir = filepath.Join(n.Dir, "run")
-		if i == 0 {
+		switch {
+		case i == 0:
 			n.RunDir = "/run/regente" // a server's node has no --run-dir
-		} else {
+		case opts.agentCgroup != nil:
+			n.Cgroup, n.Wrap = opts.agentCgroup(t, name)
+		default:
 			// Before the cleanup below, so removed after the nodes stop.
 			cgroup, remove, err := nscluster.CgroupRoot("rg-" + name)
 			if err != nil {

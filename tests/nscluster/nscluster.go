@@ -137,6 +137,7 @@ type Node struct {
 	RunDir  string   // --run-dir, or /run/regente for a server's node
 	Cgroup  string   // the kubelet's cgroup root (agents)
 	Args    []string // the regente command line, binary first
+	Wrap    []string // an argv prefix Args runs under, inside the namespaces
 	Log     *Buffer
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -145,7 +146,8 @@ type Node struct {
 // Start launches the node's process.
 func (n *Node) Start() error {
 	n.Log = &Buffer{}
-	args := append([]string{"--net=/run/netns/" + Namespace(n.Name), "unshare", "-m", "-u", "--propagation", "slave", "sh", "-c", script, "sh"}, n.Args...)
+	args := append([]string{"--net=/run/netns/" + Namespace(n.Name), "unshare", "-m", "-u", "--propagation", "slave", "sh", "-c", script, "sh"}, n.Wrap...)
+	args = append(args, n.Args...)
 	n.cmd = exec.Command("nsenter", args...)
 	n.cmd.Env = append(os.Environ(), "NODE_DIR="+n.Dir, "NODE_NAME="+n.Name)
 	n.cmd.Stdout, n.cmd.Stderr = n.Log, n.Log
