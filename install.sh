@@ -203,6 +203,10 @@ download_binary() {
     # old inode and an interrupted copy never leaves half a binary.
     $SUDO cp "${TMP_DIR}/regente" "${BIN_DIR}/regente.new"
     $SUDO mv -f "${BIN_DIR}/regente.new" "${BIN_DIR}/regente"
+    # The release file is compressed; its first run unpacks it in place,
+    # which is better done now than in the service's first start.
+    info "Unpacking ${BIN_DIR}/regente"
+    $SUDO "${BIN_DIR}/regente" --version >/dev/null 2>&1 || fatal "${BIN_DIR}/regente --version failed: is ${BIN_DIR} writable, and is it the build for $(uname -m)?"
     info "Installed ${BIN_DIR}/regente"
 }
 

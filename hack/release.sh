@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make release: static regente binaries for amd64, arm64 and armv7, each
 # with its own payload (runc, shims, CNI plugins and system images built
-# for that machine), and their checksums, in dist/:
+# for that machine), each compressed behind a small launcher that unpacks
+# it on its first run (pkg/selfextract), and their checksums, in dist/:
 #   regente  regente-arm64  regente-armv7  sha256sum-<arch>.txt
 # These are the names install.sh downloads. ARCHES="arm64" builds a subset.
 #
@@ -37,9 +38,11 @@ for arch in $arches; do
     export GOARCH=$goarch GOARM=$goarm CC=$cc
     hack/payload.sh
     hack/build.sh
+    CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/regente-sfx ./cmd/regente-sfx
   )
-  cp "$src/bin/regente" "$dist/regente$suffix.tmp"
-  mv "$dist/regente$suffix.tmp" "$dist/regente$suffix"
+  # The download is the launcher with regente compressed behind it
+  # (pkg/selfextract); its first run unpacks regente in place.
+  go run ./hack/sfxpack -launcher "$src/bin/regente-sfx" -program "$src/bin/regente" -o "$dist/regente$suffix"
   (cd "$dist" && sha256sum "regente$suffix" > "sha256sum-$arch.txt")
   rm -rf "$src"
   echo "release: $arch in $(( $(date +%s) - start ))s" >&2
