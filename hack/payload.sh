@@ -63,25 +63,32 @@ rm -rf "$out" && mkdir -p "$out/bin" "$out/images"
 # The system images (pkg/sysimages), each one static program in one
 # layer: our own programs (images/<name>), and upstream programs linked from
 # a module of their own (hack/images/<name>), kept apart from regente's
-# dependency graph.
+# dependency graph. A program several images share (hack/images/addons:
+# CoreDNS and metrics-server) goes into each of them as the same layer.
+programs=()
 for dir in images/*/; do
+  programs+=("$(basename "$dir")")
   CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$(basename "$dir")" "./$dir"
 done
 for dir in hack/images/*/; do
-  image=$(basename "$dir")
+  program=$(basename "$dir")
+  programs+=("$program")
   (
     cd "$dir"
-    echo "building system image ${image}" >&2
+    echo "building system image program ${program}" >&2
     # A module whose program is upstream's own package main names it in
     # main-package; the others hold a small main of ours.
     pkg=.
     [[ -f main-package ]] && pkg=$(cat main-package)
-    CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$image" "$pkg"
+    CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/$program" "$pkg"
   )
 done
-for image in $(ls images) $(ls hack/images); do
-  host_go run ./hack/imagebuild -arch "$target_arch" -system "$image" -o "$out/images/$image.tar" "$out/$image"
-  rm "$out/$image"
+host_go build -o "$out/imagebuild" ./hack/imagebuild
+"$out/imagebuild" -list | while read -r image program; do
+  "$out/imagebuild" -arch "$target_arch" -system "$image" -o "$out/images/$image.tar" "$out/$program"
+done
+for program in "${programs[@]}" imagebuild; do
+  rm "$out/$program"
 done
 
 host_go run ./hack/payloadpack -dir "$out" -o pkg/payload/embedded/payload.tar.zst

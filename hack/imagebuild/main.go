@@ -4,7 +4,8 @@
 //
 // Usage: imagebuild -name <ref> -o <archive> [-entrypoint /x] [-cmd a,b] <image-path>=<host-path>...
 //
-//	imagebuild -system <name> -o <archive> <host-path>   (a system image of pkg/sysimages: /<name>, its entrypoint)
+//	imagebuild -system <name> -o <archive> <host-path>   (a system image of pkg/sysimages: its program, links to it, /<name> the entrypoint)
+//	imagebuild -list   (the system images and their programs)
 package main
 
 import (
@@ -24,7 +25,14 @@ func main() {
 	cmd := flag.String("cmd", "", "comma-separated cmd")
 	arch := flag.String("arch", "", "GOARCH of the image's programs; empty means this machine's")
 	system := flag.String("system", "", "build this system image of pkg/sysimages: its name and entrypoint come from there")
+	list := flag.Bool("list", false, "print each system image of pkg/sysimages and the program its layer holds, one per line")
 	flag.Parse()
+	if *list {
+		for _, img := range sysimages.All() {
+			fmt.Println(img.Name, img.ProgramName())
+		}
+		return
+	}
 	files := flag.Args()
 	if *system != "" {
 		img, ok := sysimages.Lookup(*system)
@@ -33,15 +41,22 @@ func main() {
 			os.Exit(2)
 		}
 		*name, *entrypoint = img.Ref, "/"+img.Name
-		files = []string{"/" + img.Name + "=" + files[0]}
+		files = []string{"/" + img.ProgramName() + "=" + files[0]}
 	}
-	if err := run(*name, *out, *entrypoint, *cmd, *arch, files); err != nil {
+	var links []ociarchive.File
+	if *system != "" {
+		img, _ := sysimages.Lookup(*system)
+		for _, l := range img.Links() {
+			links = append(links, ociarchive.File{Path: "/" + l, Link: img.ProgramName()})
+		}
+	}
+	if err := run(*name, *out, *entrypoint, *cmd, *arch, files, links); err != nil {
 		fmt.Fprintln(os.Stderr, "imagebuild:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, out, entrypoint, cmd, arch string, files []string) error {
+func run(name, out, entrypoint, cmd, arch string, files []string, links []ociarchive.File) error {
 	if name == "" || out == "" || len(files) == 0 {
 		return fmt.Errorf("usage: imagebuild -name <ref> -o <archive> <image-path>=<host-path>...")
 	}
@@ -61,6 +76,7 @@ func run(name, out, entrypoint, cmd, arch string, files []string) error {
 		}
 		img.Files = append(img.Files, ociarchive.File{Path: inImage, Mode: int64(fi.Mode().Perm()), Data: data})
 	}
+	img.Files = append(img.Files, links...)
 	return ociarchive.WriteFile(out, img)
 }
 

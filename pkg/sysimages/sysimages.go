@@ -13,17 +13,42 @@ type Image struct {
 	// Upstream is the project's own image, repository:tag, which
 	// --system-default-registry points at instead.
 	Upstream string
+	// Program, when set, is a multi-call program the image shares with
+	// other images: the layer holds /<Program> and a link /<Name> to it
+	// for each image that shares it, so every such image has the same
+	// layer, stored and unpacked once.
+	Program string
+}
+
+// ProgramName is the program the image's layer holds.
+func (i Image) ProgramName() string {
+	if i.Program != "" {
+		return i.Program
+	}
+	return i.Name
+}
+
+// Links are the names, other than the program's own, that the image's
+// layer links to its program: one per image that shares it.
+func (i Image) Links() []string {
+	var links []string
+	for _, other := range All() {
+		if other.ProgramName() == i.ProgramName() && other.Name != i.ProgramName() {
+			links = append(links, other.Name)
+		}
+	}
+	return links
 }
 
 // PauseRef is the sandbox image every pod runs.
 const PauseRef = "regente.invalid/pause:1"
 
-// CoreDNSVersion is the CoreDNS release hack/images/coredns links; a test
+// CoreDNSVersion is the CoreDNS release hack/images/addons links; a test
 // checks it against that module's go.mod.
 const CoreDNSVersion = "v1.15.0"
 
-// MetricsServerVersion is the metrics-server release
-// hack/images/metrics-server links; a test checks it against that module.
+// MetricsServerVersion is the metrics-server release hack/images/addons
+// links; a test checks it against that module.
 const MetricsServerVersion = "v0.9.0"
 
 // LocalPathVersion is the local-path provisioner release
@@ -35,11 +60,11 @@ const LocalPathVersion = "v0.0.30"
 func All() []Image {
 	return []Image{
 		{Name: "pause", Ref: PauseRef, Upstream: "pause:3.10"},
-		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v")},
+		{Name: "coredns", Ref: "regente.invalid/coredns:" + CoreDNSVersion, Upstream: "coredns/coredns:" + strings.TrimPrefix(CoreDNSVersion, "v"), Program: "addons"},
 		{Name: "svclb", Ref: "regente.invalid/svclb:1", Upstream: "regente/svclb:1"},
 		{Name: "local-path-provisioner", Ref: "regente.invalid/local-path-provisioner:" + LocalPathVersion, Upstream: "rancher/local-path-provisioner:" + LocalPathVersion},
 		{Name: "local-path-helper", Ref: "regente.invalid/local-path-helper:1", Upstream: "regente/local-path-helper:1"},
-		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion},
+		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion, Program: "addons"},
 	}
 }
 

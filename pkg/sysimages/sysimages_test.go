@@ -2,17 +2,19 @@ package sysimages
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // The tag in each image name must be the release the build links.
 func TestVersionsMatchTheirModules(t *testing.T) {
-	for dir, require := range map[string]string{
-		"coredns":                "github.com/coredns/coredns " + CoreDNSVersion,
-		"metrics-server":         "sigs.k8s.io/metrics-server " + MetricsServerVersion,
-		"local-path-provisioner": "github.com/rancher/local-path-provisioner " + LocalPathVersion,
+	for _, tc := range []struct{ dir, require string }{
+		{"addons", "github.com/coredns/coredns " + CoreDNSVersion},
+		{"addons", "sigs.k8s.io/metrics-server " + MetricsServerVersion},
+		{"local-path-provisioner", "github.com/rancher/local-path-provisioner " + LocalPathVersion},
 	} {
+		dir, require := tc.dir, tc.require
 		gomod, err := os.ReadFile("../../hack/images/" + dir + "/go.mod")
 		if err != nil {
 			t.Fatal(err)
@@ -20,6 +22,24 @@ func TestVersionsMatchTheirModules(t *testing.T) {
 		if !strings.Contains(string(gomod), require) {
 			t.Errorf("hack/images/%s/go.mod does not require %q: update the version constant with the pin", dir, require)
 		}
+	}
+}
+
+// Images sharing a program must get the same layer: the same links.
+func TestSharedProgramLinks(t *testing.T) {
+	coredns, _ := Lookup("coredns")
+	metrics, _ := Lookup("metrics-server")
+	if coredns.ProgramName() != "addons" || metrics.ProgramName() != "addons" {
+		t.Fatalf("programs %q and %q, want both addons", coredns.ProgramName(), metrics.ProgramName())
+	}
+	want := []string{"coredns", "metrics-server"}
+	for _, img := range []Image{coredns, metrics} {
+		if got := img.Links(); !slices.Equal(got, want) {
+			t.Errorf("%s links %v, want %v", img.Name, got, want)
+		}
+	}
+	if pause, _ := Lookup("pause"); pause.ProgramName() != "pause" || len(pause.Links()) != 0 {
+		t.Errorf("pause: program %q, links %v; want its own program and no links", pause.ProgramName(), pause.Links())
 	}
 }
 
