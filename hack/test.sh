@@ -27,6 +27,15 @@ if [[ $what == all && $(id -u) == 0 ]]; then
 fi
 
 if [[ $what == all || $what == unit ]]; then
+  echo "== gofmt and go vet"
+  unformatted=$(gofmt -l cmd pkg hack tests images)
+  if [[ -n $unformatted ]]; then
+    echo "gofmt: these files are not formatted; run gofmt -w on them:" >&2
+    echo "$unformatted" >&2
+    exit 1
+  fi
+  go vet ./...
+  go vet -tags="${GO_TAGS},integration" ./tests/...
   echo "== unit tests (go test -short ./...)"
   go test -short -count=1 ./...
 fi
