@@ -13,6 +13,7 @@
 #   gcc-aarch64-linux-gnu, gcc-arm-linux-gnueabihf, libseccomp-dev:arm64/armhf
 #                   make release: cgo cross builds of regente and runc
 #   qemu-user-static  runs the arm64 release binary in a test
+#   zstd            compresses the payload and the release download (hack/zstdcli)
 #   ca-certificates  CA roots for the container image (and curl)
 #   debootstrap, curl, bzip2, make  the conformance run's test images: a Debian
 #                   userland, and busybox from its release tarball
@@ -21,7 +22,7 @@ set -euo pipefail
 # are installed too, dpkg -s needs to know which one is meant.
 native=$(dpkg --print-architecture)
 packages=(libc6-dev "libseccomp-dev:$native" iptables conntrack nftables iproute2 busybox-static util-linux procps postgresql mariadb-server
-  shellcheck qemu-user-static debootstrap curl bzip2 make ca-certificates gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libseccomp-dev:arm64 libseccomp-dev:armhf)
+  shellcheck qemu-user-static zstd debootstrap curl bzip2 make ca-certificates gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libseccomp-dev:arm64 libseccomp-dev:armhf)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

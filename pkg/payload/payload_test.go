@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"k8s.io/klog/v2"
 )
 
@@ -24,10 +25,15 @@ func makeArchive(t *testing.T, files map[string]string) []byte {
 		}
 	}
 	var buf bytes.Buffer
-	if err := Pack(dir, &buf); err != nil {
+	if err := WriteTar(dir, &buf); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	return zw.EncodeAll(buf.Bytes(), nil)
 }
 
 func TestPackIsReproducible(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -57,6 +58,11 @@ func Ensure(logger klog.Logger, archive Archive, dataDir string) (string, error)
 		if archive.Release != nil {
 			archive.Release()
 		}
+		// The decoder's window (up to Window) is garbage now: hand it back
+		// to the OS at once rather than over the scavenger's minutes, as a
+		// small node's memory limit counts it while containerd and the
+		// kubelet start.
+		debug.FreeOSMemory()
 	}
 	if err := pointLinks(root, hash); err != nil {
 		return "", err
@@ -101,7 +107,7 @@ func unpack(archive []byte, root, final string) error {
 }
 
 func extract(archive []byte, dir string) error {
-	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderMaxWindow(packWindow))
+	zr, err := zstd.NewReader(bytes.NewReader(archive), zstd.WithDecoderMaxWindow(Window))
 	if err != nil {
 		return err
 	}
