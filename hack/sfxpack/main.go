@@ -1,17 +1,20 @@
 // Command sfxpack writes regente's release download: a launcher
 // (cmd/regente-sfx, built for the target) with the regente binary
-// compressed behind it, in pkg/selfextract's format. Used by
-// hack/release.sh.
+// compressed behind it (hack/zstdcli, within selfextract.Window), in
+// pkg/selfextract's format. Used by hack/release.sh.
 //
 // Usage: go run ./hack/sfxpack -launcher <file> -program <file> -o <file>
 package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"os"
 
+	"regente.io/regente/hack/zstdcli"
 	"regente.io/regente/pkg/selfextract"
 )
 
@@ -43,8 +46,13 @@ func pack(launcherPath, programPath, out string) error {
 	if err != nil {
 		return err
 	}
+	var compressed bytes.Buffer
+	if err := zstdcli.Compress(bytes.NewReader(program), &compressed, selfextract.Window); err != nil {
+		f.Close()
+		return err
+	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := selfextract.Write(w, launcher, program); err != nil {
+	if err := selfextract.Write(w, launcher, compressed.Bytes(), sha256.Sum256(program)); err != nil {
 		f.Close()
 		return err
 	}

@@ -19,10 +19,11 @@ const magic = "RGSFX\x00\x01\x00"
 
 const trailerSize = 8 + sha256.Size + len(magic)
 
-// window is the zstd window Write compresses with: the code regente's
-// payload programs share with regente itself is found across it, and
-// unpacking needs a buffer of this size once.
-const window = 32 << 20
+// Window is the largest zstd window the program may be compressed with
+// (hack/sfxpack uses zstd --long=25): the code regente's payload programs
+// share with regente itself is found across it, and the first run needs a
+// buffer of this size to unpack.
+const Window = 32 << 20
 
 // Trailer describes the program appended to a launcher.
 type Trailer struct {
@@ -35,25 +36,18 @@ type Trailer struct {
 // trailer: a regente binary that is already unpacked.
 var ErrNotSelfExtracting = errors.New("not a self-extracting file")
 
-// Write writes launcher, then program compressed, then the trailer, to w.
-// The output depends only on the inputs.
-func Write(w io.Writer, launcher []byte, program []byte) error {
+// Write writes launcher, then the compressed program (a zstd frame whose
+// window is at most Window), then the trailer with sum, the uncompressed
+// program's SHA-256, to w.
+func Write(w io.Writer, launcher, compressed []byte, sum [sha256.Size]byte) error {
 	if _, err := w.Write(launcher); err != nil {
 		return fmt.Errorf("write launcher: %w", err)
 	}
-	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithWindowSize(window), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return fmt.Errorf("start zstd: %w", err)
-	}
-	defer zw.Close()
-	compressed := zw.EncodeAll(program, nil)
 	if _, err := w.Write(compressed); err != nil {
 		return fmt.Errorf("write compressed program: %w", err)
 	}
 	trailer := make([]byte, 0, trailerSize)
 	trailer = binary.LittleEndian.AppendUint64(trailer, uint64(len(compressed)))
-	sum := sha256.Sum256(program)
 	trailer = append(trailer, sum[:]...)
 	trailer = append(trailer, magic...)
 	if _, err := w.Write(trailer); err != nil {
@@ -88,7 +82,7 @@ func ReadTrailer(f io.ReaderAt, size int64) (Trailer, error) {
 // (through a temporary file beside it, renamed into place once complete
 // and checked), executable.
 func Unpack(f io.ReaderAt, t Trailer, target string) error {
-	zr, err := zstd.NewReader(io.NewSectionReader(f, t.Offset, t.Length), zstd.WithDecoderMaxWindow(window))
+	zr, err := zstd.NewReader(io.NewSectionReader(f, t.Offset, t.Length), zstd.WithDecoderMaxWindow(Window))
 	if err != nil {
 		return fmt.Errorf("start zstd: %w", err)
 	}

@@ -2,19 +2,27 @@ package selfextract
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // selfExtracting writes a launcher stand-in with program behind it.
 func selfExtracting(t *testing.T, program []byte) string {
 	t.Helper()
+	zw, err := zstd.NewWriter(nil, zstd.WithWindowSize(Window))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
 	var buf bytes.Buffer
-	if err := Write(&buf, []byte("\x7fELF launcher stand-in"), program); err != nil {
+	if err := Write(&buf, []byte("\x7fELF launcher stand-in"), zw.EncodeAll(program, nil), sha256.Sum256(program)); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "regente")
