@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,9 +53,18 @@ func TestNodeInMemoryLimit(t *testing.T) {
 // containerd, shims, CoreDNS and 10 busybox pods) inside a 256 MiB memory
 // cgroup, joined to a server with --disable-agent outside it, each in its
 // own network namespace, with the checks of TestNodeInMemoryLimit.
+// REGENTE_MEMLIMIT_AGENT_MIB tries another limit, to find the smallest
+// that passes.
 func TestAgentInMemoryLimit(t *testing.T) {
 	bin := requirements(t)
-	const limit = 256 << 20
+	limit := int64(256 << 20)
+	if v := os.Getenv("REGENTE_MEMLIMIT_AGENT_MIB"); v != "" {
+		mib, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mib <= 0 {
+			t.Fatalf("REGENTE_MEMLIMIT_AGENT_MIB=%q: want a number of MiB", v)
+		}
+		limit = mib << 20
+	}
 	watch := memlimitWatch(t)
 	const image = "regente.invalid/busybox:mem"
 	var cg *memlimit.Cgroup
