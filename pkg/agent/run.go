@@ -18,8 +18,9 @@ import (
 	"regente.io/regente/pkg/sdnotify"
 )
 
-// Run runs `regente agent`: it joins the server, then runs the node with
-// its components reaching the servers through the local load balancer.
+// Run runs `regente agent`: it takes the data dir's lock, joins the
+// server, then runs the node with its components reaching the servers
+// through the local load balancer.
 func Run(ctx context.Context, cfg *config.Agent) error {
 	logger := klog.FromContext(ctx)
 	token, err := join.LoadToken(cfg.Token, cfg.TokenFile)
@@ -35,10 +36,15 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		return err
 	}
 	dirs := cfg.Layout()
+	// The lock comes before the join, which writes the node's password and
+	// credentials into the data dir: a second agent on the same data dir
+	// stops here instead of joining over the first one's files. The
+	// manager starts it again (a no-op) and stops it last.
 	lock := &datadir.Lock{Dirs: []string{dirs.DataDir, dirs.Agent.AgentDir}, File: dirs.Agent.LockFile}
-	if err := datadir.CheckNotLocked(lock.File); err != nil {
+	if err := lock.Start(ctx); err != nil {
 		return err
 	}
+	defer lock.Stop(context.WithoutCancel(ctx))
 
 	logger.Info("Joining the cluster", "server", cfg.Server, "node", nodeName)
 	joined, err := join.Join(ctx, join.ClientConfig{

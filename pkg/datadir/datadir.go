@@ -43,8 +43,12 @@ func (l *Lock) Name() string { return "datadir" }
 // Init implements component.Component.
 func (l *Lock) Init(context.Context) error { return nil }
 
-// Start creates the dirs and takes the lock.
+// Start creates the dirs and takes the lock. A lock already held is kept:
+// the agent takes it before it joins, ahead of its components.
 func (l *Lock) Start(context.Context) error {
+	if l.file != nil {
+		return nil
+	}
 	for _, d := range l.Dirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create data dir %s: %w", d, err)
@@ -70,5 +74,7 @@ func (l *Lock) Stop(context.Context) error {
 	if l.file == nil {
 		return nil
 	}
-	return l.file.Close()
+	f := l.file
+	l.file = nil
+	return f.Close()
 }
