@@ -210,6 +210,7 @@ func announceReady(ctx context.Context, kubeconfigPath string, cfg Config) {
 		for _, c := range node.Status.Conditions {
 			if c.Type == "Ready" && c.Status == "True" {
 				logger.Info("Node is Ready", "node", cfg.NodeName, "after", time.Since(begin).Round(time.Millisecond))
+				go reportPressure(ctx, logger, client, cfg.NodeName, cfg.Dirs.Agent.KubeletDir)
 				return true, nil
 			}
 		}
