@@ -39,6 +39,9 @@ if [[ $what == all || $what == unit ]]; then
   echo "== unit tests (go test -short ./...)"
   go test -short -count=1 ./...
 fi
+# The kubelet's eviction thresholds are a share of the disk: a run that
+# fails with pods "Evicted" shows here how much was free.
+echo "== free disk: $(df -h --output=avail,size,pcent . | tail -1)"
 if [[ $what == all || $what == conformance ]]; then
   echo "== conformance smoke subset (upstream e2e.test against a server and an agent)"
   hack/conformance.sh smoke

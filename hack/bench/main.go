@@ -35,6 +35,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"regente.io/regente/tests/nscluster"
 )
 
 type row struct{ metric, value, target string }
@@ -257,7 +259,7 @@ func (s *instance) start() (time.Duration, error) {
 		"--write-kubeconfig", s.kubeconfig}
 	if s.agent {
 		// Pods reach the API server at the node's address.
-		args = append(args, "--bind-address", "0.0.0.0")
+		args = append(args, "--bind-address", "0.0.0.0", nscluster.KubeletEvictionArg)
 	} else {
 		args = append(args, "--bind-address", "127.0.0.1", "--disable-agent")
 	}

@@ -71,7 +71,7 @@ func benchMultiNode(bin string) ([]row, error) {
 
 	serverKubeconfig := filepath.Join(srv.Dir, "admin.yaml")
 	srv.Args = []string{bin, "server", "--config", "", "--data-dir", srv.DataDir, "--node-name", "srv", "--node-ip", srv.IP,
-		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage"}
+		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage", nscluster.KubeletEvictionArg}
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func benchMultiNode(bin string) ([]row, error) {
 	}
 
 	a1.Args = []string{bin, "agent", "--config", "", "--data-dir", a1.DataDir, "--run-dir", a1.RunDir, "--node-name", "a1",
-		"--node-ip", a1.IP, "--server", "https://" + srv.IP + ":6443", "--token-file", token, "--kubelet-arg=cgroup-root=" + cgroup}
+		"--node-ip", a1.IP, "--server", "https://" + srv.IP + ":6443", "--token-file", token, "--kubelet-arg=cgroup-root=" + cgroup, nscluster.KubeletEvictionArg}
 	begin := time.Now()
 	if err := a1.Start(); err != nil {
 		return nil, err

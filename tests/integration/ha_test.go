@@ -174,7 +174,7 @@ func TestServersOnPostgres(t *testing.T) {
 
 	a1.Args = []string{bin, "agent", "--config", "", "--data-dir", a1.DataDir, "--run-dir", a1.RunDir, "--node-name", "a1",
 		"--node-ip", a1.IP, "--server", "https://" + s1.IP + ":6443", "--token", h.token,
-		"--kubelet-arg=cgroup-root=" + cgroup}
+		"--kubelet-arg=cgroup-root=" + cgroup, nscluster.KubeletEvictionArg}
 	c.start(a1)
 	eventually(t, 2*time.Minute, "a1 Ready and its load balancer knows both servers", func() error {
 		c.failIfExited(a1)

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"regente.io/regente/tests/nscluster"
 )
 
 // requirements skips (or, in CI, fails) when the tests cannot run here.
@@ -116,6 +118,7 @@ func newProcess(t *testing.T, bin string, extra ...string) *server {
 		"--https-listen-port", strconv.Itoa(s.port),
 		"--bind-address", "127.0.0.1",
 		"--write-kubeconfig", s.kubeconfig,
+		nscluster.KubeletEvictionArg,
 	}, extra...)
 	return s
 }

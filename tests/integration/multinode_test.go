@@ -152,7 +152,7 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 		"--node-name", "srv", "--node-ip", c.server.IP, "--write-kubeconfig", serverKubeconfig,
 		"--disable", "metrics-server,servicelb,local-storage",
 		// NotReady nodes are noticed in 20 s instead of 50 s.
-		"--kube-controller-manager-arg=node-monitor-grace-period=20s"}
+		"--kube-controller-manager-arg=node-monitor-grace-period=20s", nscluster.KubeletEvictionArg}
 	c.server.Args = append(c.server.Args, serverArgs...)
 	wantReady := len(nodes)
 	if slices.Contains(serverArgs, "--disable-agent") {
@@ -206,7 +206,7 @@ func (c *mnCluster) token(args ...string) string {
 func (c *mnCluster) agentArgs(a *nscluster.Node, extra ...string) []string {
 	return append([]string{c.bin, "agent", "--config", "", "--data-dir", a.DataDir, "--run-dir", a.RunDir,
 		"--node-name", a.Name, "--node-ip", a.IP, "--server", "https://" + c.server.IP + ":6443",
-		"--kubelet-arg=cgroup-root=" + a.Cgroup}, extra...)
+		"--kubelet-arg=cgroup-root=" + a.Cgroup, nscluster.KubeletEvictionArg}, extra...)
 }
 
 // TestMultiNode joins two agents to a server, each node its own network

@@ -18,6 +18,16 @@ import (
 	"time"
 )
 
+// KubeletEvictionArg gives a test node's kubelet absolute disk thresholds.
+// The default (5% free, as in k3s) is a share of the whole filesystem:
+// the test machines' disk is large, shared and often mostly used, and with
+// 5% of 252 GiB (12.6 GiB) not free, the kubelet sets DiskPressure,
+// rejects new pods (phase Failed) and taints the node, so that a whole CI
+// run failed on a disk with 10 GiB still free. A node needs far less than
+// that to run the tests; memory.available repeats the kubelet's default,
+// which the flag would otherwise drop.
+const KubeletEvictionArg = "--kubelet-arg=eviction-hard=memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi"
+
 // Network is the bridge and the nodes' namespaces.
 type Network struct {
 	Bridge string // e.g. rgmn0

@@ -106,7 +106,7 @@ func startCluster(ctx context.Context, o runOptions, archive string, specs []spe
 	adminKubeconfig := filepath.Join(c.server.Dir, "admin.yaml")
 	c.server.Args = []string{o.bin, "server", "--config", "", "--data-dir", c.server.DataDir,
 		"--node-name", "srv", "--node-ip", c.server.IP, "--write-kubeconfig", adminKubeconfig,
-		"--private-registry", registries, "--disable", "metrics-server,servicelb,local-storage"}
+		"--private-registry", registries, "--disable", "metrics-server,servicelb,local-storage", nscluster.KubeletEvictionArg}
 	if err := c.server.Start(); err != nil {
 		c.teardown()
 		return nil, err
@@ -130,7 +130,7 @@ func startCluster(ctx context.Context, o runOptions, archive string, specs []spe
 	}
 	c.agent.Args = []string{o.bin, "agent", "--config", "", "--data-dir", c.agent.DataDir, "--run-dir", c.agent.RunDir,
 		"--node-name", c.agent.Name, "--node-ip", c.agent.IP, "--server", "https://" + c.server.IP + ":6443",
-		"--token-file", token, "--private-registry", registries, "--kubelet-arg=cgroup-root=" + c.agent.Cgroup}
+		"--token-file", token, "--private-registry", registries, "--kubelet-arg=cgroup-root=" + c.agent.Cgroup, nscluster.KubeletEvictionArg}
 	if err := c.agent.Start(); err != nil {
 		c.teardown()
 		return nil, err
