@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -68,6 +69,11 @@ type Server struct {
 	Debug                     bool     // --debug
 
 	notes []string // what loading skipped, for the log
+
+	// --datastore-in-memory: the SQLite datastore on a tmpfs, saved to the
+	// data dir every --datastore-save-interval and at stop.
+	DatastoreInMemory     bool
+	DatastoreSaveInterval time.Duration
 }
 
 // Notes are what loading the options skipped and the user should hear of,
@@ -80,20 +86,21 @@ var FlannelBackends = []string{"vxlan", "host-gw", "none"}
 // NewServer returns a Server holding the defaults.
 func NewServer() *Server {
 	return &Server{
-		ConfigFile:           DefaultConfigFile,
-		DataDir:              datadir.DefaultDataDir,
-		RunDir:               datadir.DefaultRunDir,
-		BindAddress:          "0.0.0.0",
-		HTTPSListenPort:      6443,
-		ClusterCIDR:          "10.42.0.0/16",
-		ServiceCIDR:          "10.43.0.0/16",
-		ClusterDomain:        "cluster.local",
-		WriteKubeconfig:      "/etc/regente/regente.yaml",
-		WriteKubeconfigMode:  "0600",
-		FlannelBackend:       "vxlan",
-		SnapshotRetention:    5,
-		SnapshotScheduleCron: "0 */12 * * *",
-		Node:                 Node{PrivateRegistry: DefaultPrivateRegistry},
+		ConfigFile:            DefaultConfigFile,
+		DataDir:               datadir.DefaultDataDir,
+		RunDir:                datadir.DefaultRunDir,
+		BindAddress:           "0.0.0.0",
+		HTTPSListenPort:       6443,
+		ClusterCIDR:           "10.42.0.0/16",
+		ServiceCIDR:           "10.43.0.0/16",
+		ClusterDomain:         "cluster.local",
+		WriteKubeconfig:       "/etc/regente/regente.yaml",
+		WriteKubeconfigMode:   "0600",
+		FlannelBackend:        "vxlan",
+		SnapshotRetention:     5,
+		DatastoreSaveInterval: time.Hour,
+		SnapshotScheduleCron:  "0 */12 * * *",
+		Node:                  Node{PrivateRegistry: DefaultPrivateRegistry},
 		// aescbc is what k3s writes and what upstream documents first.
 		SecretsEncryptionProvider: "aescbc",
 	}
@@ -124,6 +131,8 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.DatastoreCAFile, "datastore-cafile", s.DatastoreCAFile, "CA bundle that verifies the --datastore-endpoint server's certificate")
 	fs.StringVar(&s.DatastoreCertFile, "datastore-certfile", s.DatastoreCertFile, "Client certificate regente presents to the --datastore-endpoint server")
 	fs.StringVar(&s.DatastoreKeyFile, "datastore-keyfile", s.DatastoreKeyFile, "Key of --datastore-certfile")
+	fs.BoolVar(&s.DatastoreInMemory, "datastore-in-memory", s.DatastoreInMemory, "Keep the SQLite datastore in memory (a tmpfs under --run-dir) and save it to the data dir every --datastore-save-interval and at stop: fewer writes to flash, but a crash or power loss loses the changes since the last save")
+	fs.DurationVar(&s.DatastoreSaveInterval, "datastore-save-interval", s.DatastoreSaveInterval, "With --datastore-in-memory: how often the datastore is saved to the data dir when more than heartbeats and events changed")
 	fs.StringVar(&s.WriteKubeconfig, "write-kubeconfig", s.WriteKubeconfig, "Where to write the admin kubeconfig")
 	fs.StringVar(&s.WriteKubeconfigMode, "write-kubeconfig-mode", s.WriteKubeconfigMode, "Octal file mode of the admin kubeconfig, e.g. 0644")
 	fs.StringArrayVar(&s.KubeAPIServerArgs, "kube-apiserver-arg", s.KubeAPIServerArgs, "Extra kube-apiserver flag as key=value; repeatable, never comma-split")

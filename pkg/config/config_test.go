@@ -3,10 +3,12 @@ package config
 import (
 	"os"
 	"reflect"
-	"regente.io/regente/pkg/datadir"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"regente.io/regente/pkg/datadir"
 )
 
 func TestDefaults(t *testing.T) {
@@ -29,6 +31,7 @@ func TestDefaults(t *testing.T) {
 		WriteKubeconfigMode:       "0600",
 		FlannelBackend:            "vxlan",
 		SnapshotRetention:         5,
+		DatastoreSaveInterval:     time.Hour,
 		SnapshotScheduleCron:      "0 */12 * * *",
 		Node:                      Node{PrivateRegistry: "/etc/regente/registries.yaml"},
 		SecretsEncryptionProvider: "aescbc",

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -109,6 +110,16 @@ func (s *Server) Validate() error {
 			fail("--cluster-init starts a new cluster and --server joins an existing one: give only one of them (--server on every server but the first)")
 		case s.Token == "" && s.TokenFile == "":
 			fail("--server needs the server token: give --token or --token-file with the content of <data-dir>/server/token on the first server")
+		}
+	}
+	if s.DatastoreInMemory {
+		switch {
+		case s.DatastoreEndpoint != "":
+			fail("--datastore-in-memory keeps regente's own SQLite datastore in memory, not %s: drop one of them", RedactEndpoint(s.DatastoreEndpoint))
+		case s.EmbeddedEtcd():
+			fail("--datastore-in-memory keeps the SQLite datastore of a single server in memory; embedded etcd (--cluster-init, --server, or an etcd member in the data dir) replicates instead: drop --datastore-in-memory")
+		case s.DatastoreSaveInterval < time.Second:
+			fail("--datastore-save-interval %s is too short: give at least 1s, e.g. 10m (each save writes the whole datastore)", s.DatastoreSaveInterval)
 		}
 	}
 	if s.ClusterInit && s.DatastoreEndpoint != "" {

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -167,6 +168,26 @@ func TestValidate(t *testing.T) {
 			edit:    func(s *Server) { s.ClusterInit, s.DatastoreEndpoint = true, "postgres://u:hunter2@db/k" },
 			want:    []string{"--cluster-init", "u:***@db/k", "only one"},
 			notWant: []string{"hunter2"},
+		},
+		{
+			name:    "in-memory datastore with an external one",
+			edit:    func(s *Server) { s.DatastoreInMemory, s.DatastoreEndpoint = true, "postgres://u:hunter2@db/k" },
+			want:    []string{"--datastore-in-memory", "u:***@db/k", "drop one"},
+			notWant: []string{"hunter2"},
+		},
+		{
+			name: "in-memory datastore with embedded etcd",
+			edit: func(s *Server) { s.DatastoreInMemory, s.ClusterInit = true, true },
+			want: []string{"--datastore-in-memory", "embedded etcd"},
+		},
+		{
+			name: "in-memory datastore saved too often",
+			edit: func(s *Server) { s.DatastoreInMemory, s.DatastoreSaveInterval = true, 100*time.Millisecond },
+			want: []string{"--datastore-save-interval 100ms", "at least 1s"},
+		},
+		{
+			name: "in-memory datastore",
+			edit: func(s *Server) { s.DatastoreInMemory, s.DatastoreSaveInterval = true, 5*time.Minute },
 		},
 		{
 			name: "cluster-init and server",

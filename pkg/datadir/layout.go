@@ -64,6 +64,7 @@ type RunPaths struct {
 	ContainerdDir    string // <run-dir>/containerd: containerd's state dir
 	ContainerdSocket string // <run-dir>/containerd/containerd.sock
 	FlannelDir       string // <run-dir>/flannel: subnet.env
+	DatastoreDir     string // <run-dir>/datastore: the tmpfs of --datastore-in-memory
 }
 
 // New returns the layout of the node whose dirs are dataDir and runDir.
@@ -113,6 +114,7 @@ func New(dataDir, runDir string) Layout {
 			ContainerdDir:    containerd,
 			ContainerdSocket: filepath.Join(containerd, "containerd.sock"),
 			FlannelDir:       filepath.Join(runDir, "flannel"),
+			DatastoreDir:     filepath.Join(runDir, "datastore"),
 		},
 		Storage: filepath.Join(dataDir, "storage"),
 	}

@@ -30,6 +30,14 @@ type Config struct {
 	Socket string
 	// TLS secures the connection to an external database.
 	TLS TLS
+	// MemoryDir is where --datastore-in-memory keeps the live SQLite
+	// database, on a tmpfs: <run-dir>/datastore. InMemory turns it on;
+	// without it, a copy a killed run left there is saved first.
+	MemoryDir string
+	InMemory  bool
+	// SaveInterval is how often the in-memory database is saved to
+	// SQLiteFile, when more than heartbeats and events changed.
+	SaveInterval time.Duration
 }
 
 // TLS names the files of --datastore-cafile, -certfile and -keyfile.
@@ -41,6 +49,11 @@ type Kine struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	etcd   endpoint.ETCDConfig
+	// saver runs the in-memory database's periodic saves; saved is the
+	// lastChange the disk file holds.
+	stopSaver context.CancelFunc
+	saverDone chan struct{}
+	saved     int64
 }
 
 var _ component.Component = (*Kine)(nil)
@@ -60,11 +73,9 @@ func (k *Kine) Init(context.Context) error { return nil }
 // Listen returns only once the backend is usable, so Start doubles as the
 // readiness gate.
 func (k *Kine) Start(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("component", "datastore")
 	if k.cfg.Endpoint == "" {
-		if err := os.MkdirAll(filepath.Dir(k.cfg.SQLiteFile), 0o700); err != nil {
-			return fmt.Errorf("create datastore directory: %w", err)
-		}
-		if err := createSQLite(k.cfg.SQLiteFile); err != nil {
+		if err := k.prepareSQLite(logger); err != nil {
 			return err
 		}
 	}
@@ -92,7 +103,91 @@ func (k *Kine) Start(ctx context.Context) error {
 		return fmt.Errorf("start kine on %s: %w", k.describe(), err)
 	}
 	k.etcd = etcd
-	klog.FromContext(ctx).Info("Datastore ready", "component", "datastore", "backend", k.describe())
+	if k.cfg.InMemory {
+		k.startSaver(logger)
+	}
+	logger.Info("Datastore ready", "backend", k.describe())
+	return nil
+}
+
+// prepareSQLite readies the database kine opens: the in-memory copy with
+// --datastore-in-memory, else the disk file, into which a copy that a
+// killed run left in memory is saved first.
+func (k *Kine) prepareSQLite(logger klog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(k.cfg.SQLiteFile), 0o700); err != nil {
+		return fmt.Errorf("create datastore directory: %w", err)
+	}
+	if k.cfg.InMemory {
+		unsaved, err := loadMemory(logger, k.cfg.MemoryDir, k.cfg.SQLiteFile)
+		if err != nil || unsaved {
+			k.saved = -1 // the first interval saves it
+			return err
+		}
+		k.saved, err = lastChange(k.liveFile())
+		return err
+	}
+	if k.cfg.MemoryDir != "" {
+		found, err := SaveLeftoverMemory(k.cfg.MemoryDir, k.cfg.SQLiteFile)
+		if err != nil {
+			return err
+		}
+		if found {
+			logger.Info("Saved the in-memory datastore that a killed run with --datastore-in-memory left", "into", k.cfg.SQLiteFile)
+		}
+	}
+	return createSQLite(k.cfg.SQLiteFile)
+}
+
+// liveFile is the SQLite file kine opens.
+func (k *Kine) liveFile() string {
+	if k.cfg.InMemory {
+		return filepath.Join(k.cfg.MemoryDir, memoryFileName)
+	}
+	return k.cfg.SQLiteFile
+}
+
+// startSaver saves the in-memory database every SaveInterval.
+func (k *Kine) startSaver(logger klog.Logger) {
+	ctx, stop := context.WithCancel(context.Background())
+	k.stopSaver, k.saverDone = stop, make(chan struct{})
+	go func() {
+		defer close(k.saverDone)
+		ticker := time.NewTicker(k.cfg.SaveInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				if err := k.save(logger, false); err != nil {
+					logger.Error(err, "Cannot save the in-memory datastore; trying again at the next interval", "into", k.cfg.SQLiteFile)
+				}
+			}
+		}
+	}()
+}
+
+// save writes the in-memory database to the disk file; unless forced,
+// only when more than heartbeats and events changed since the last save.
+func (k *Kine) save(logger klog.Logger, force bool) error {
+	mem := k.liveFile()
+	last, err := lastChange(mem)
+	if err != nil {
+		return err
+	}
+	if !force && last == k.saved {
+		return nil
+	}
+	begin := time.Now()
+	if err := saveCopy(mem, k.cfg.SQLiteFile); err != nil {
+		return fmt.Errorf("save the in-memory datastore into %s: %w", k.cfg.SQLiteFile, err)
+	}
+	k.saved = last
+	var size int64
+	if fi, err := os.Stat(k.cfg.SQLiteFile); err == nil {
+		size = fi.Size()
+	}
+	logger.V(1).Info("Saved the in-memory datastore", "into", k.cfg.SQLiteFile, "bytes", size, "took", time.Since(begin).Round(time.Millisecond))
 	return nil
 }
 
@@ -106,10 +201,22 @@ func (k *Kine) Stop(ctx context.Context) error {
 	go func() { k.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait for kine to stop: %w", ctx.Err())
 	}
+	if k.stopSaver == nil {
+		return nil // on disk, or kine never started: the memory copy stays for the next start
+	}
+	k.stopSaver()
+	<-k.saverDone
+	// The last save, of everything, leaves the disk file current: the
+	// next start may go without --datastore-in-memory.
+	logger := klog.FromContext(ctx).WithValues("component", "datastore")
+	if err := k.save(logger, true); err != nil {
+		return fmt.Errorf("%w; the in-memory copy is kept in %s for the next start", err, k.cfg.MemoryDir)
+	}
+	logger.Info("Saved the in-memory datastore", "into", k.cfg.SQLiteFile)
+	return dropMemory(k.cfg.MemoryDir)
 }
 
 // EtcdServers is the apiserver's --etcd-servers value.
@@ -119,11 +226,14 @@ func (k *Kine) endpoint() string {
 	if k.cfg.Endpoint != "" {
 		return k.cfg.Endpoint
 	}
-	return "sqlite://" + k.cfg.SQLiteFile + "?" + sqlite.DefaultParams
+	return "sqlite://" + k.liveFile() + "?" + sqlite.DefaultParams
 }
 
 // describe names the backend for logs and errors without its password.
 func (k *Kine) describe() string {
+	if k.cfg.InMemory {
+		return fmt.Sprintf("sqlite in memory (%s), saved to %s every %s when more than heartbeats changed, and at stop", k.liveFile(), k.cfg.SQLiteFile, k.cfg.SaveInterval)
+	}
 	if k.cfg.Endpoint == "" {
 		return "sqlite " + k.cfg.SQLiteFile
 	}

@@ -32,18 +32,22 @@ type datastoreWiring struct {
 	snapshot func(ctx context.Context, dir, name string) (*snapshot.Info, error)
 }
 
-func newDatastore(cfg *config.Server, paths datadir.ServerPaths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
+func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
+	paths := dirs.Server
 	if !cfg.EmbeddedEtcd() {
 		kine := datastore.New(datastore.Config{
-			Endpoint:   cfg.DatastoreEndpoint,
-			SQLiteFile: paths.SQLiteFile,
-			Socket:     paths.KineSocket,
-			TLS:        datastore.TLS{CAFile: cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile},
+			Endpoint:     cfg.DatastoreEndpoint,
+			SQLiteFile:   paths.SQLiteFile,
+			Socket:       paths.KineSocket,
+			TLS:          datastore.TLS{CAFile: cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile},
+			MemoryDir:    dirs.Run.DatastoreDir,
+			InMemory:     cfg.DatastoreInMemory,
+			SaveInterval: cfg.DatastoreSaveInterval,
 		})
 		w := datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
 		if cfg.DatastoreEndpoint == "" {
 			w.snapshot = func(_ context.Context, dir, name string) (*snapshot.Info, error) {
-				return snapshot.SaveSQLite(paths.SQLiteFile, dir, name)
+				return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, dirs.Run.DatastoreDir), dir, name)
 			}
 		}
 		return w

@@ -22,6 +22,7 @@ import (
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/deploy"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/helmchart"
@@ -54,7 +55,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		return err
 	}
 	if cfg.ClusterReset {
-		return clusterReset(ctx, cfg, paths, nodeName, nodeIPs[0], etcdArgs)
+		return clusterReset(ctx, cfg, dirs, nodeName, nodeIPs[0], etcdArgs)
 	}
 	if err := preflight(cfg, paths); err != nil {
 		return err
@@ -70,7 +71,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
 
-	ds := newDatastore(cfg, paths, nodeName, nodeIPs[0], etcdArgs)
+	ds := newDatastore(cfg, dirs, nodeName, nodeIPs[0], etcdArgs)
 	joinServer := join.NewServer(join.ServerConfig{
 		EtcdMembers:      ds.etcdMembers,
 		CADir:            paths.TLSDir,
@@ -293,7 +294,8 @@ func announce(cfg *config.Server) component.Component {
 // clusterReset restores the datastore from a snapshot, or with embedded
 // etcd and no snapshot resets the membership to this server alone, and
 // exits: the next start, without --cluster-reset, serves the result.
-func clusterReset(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
+func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, nodeName string, nodeIP net.IP, etcdArgs map[string]any) error {
+	paths := dirs.Server
 	lock := &datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile}
 	if err := datadir.CheckNotLocked(paths.LockFile); err != nil {
 		return err
@@ -308,6 +310,12 @@ func clusterReset(ctx context.Context, cfg *config.Server, paths datadir.ServerP
 	}
 	if cfg.ClusterResetRestorePath == "" {
 		return fmt.Errorf("--cluster-reset on SQLite has no cluster membership to reset: give --cluster-reset-restore-path <snapshot> to restore one (see regente etcd-snapshot ls)")
+	}
+	// A copy a killed run left in memory would be preferred to the
+	// restored file at the next start: it is saved first, so that the
+	// restore keeps it aside with the rest.
+	if _, err := datastore.SaveLeftoverMemory(dirs.Run.DatastoreDir, paths.SQLiteFile); err != nil {
+		return err
 	}
 	aside, err := snapshot.RestoreSQLite(cfg.ClusterResetRestorePath, paths.SQLiteFile)
 	if err != nil {

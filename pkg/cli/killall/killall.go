@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"regente.io/regente/pkg/config"
-
+	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/killall"
 )
 
@@ -42,6 +43,21 @@ func Run(args []string, stderr io.Writer) error {
 	}
 	dataDir, _ := filepath.Abs(dirs.DataDir) // LoadVerb checked both
 	runDir, _ := filepath.Abs(dirs.RunDir)
+	// The unmounts below would end a --datastore-in-memory copy that a
+	// killed server left on its tmpfs: it is saved to the data dir first.
+	layout := datadir.New(dataDir, runDir)
+	if live := datastore.LiveSQLiteFile(layout.Server.SQLiteFile, layout.Run.DatastoreDir); live != layout.Server.SQLiteFile {
+		if err := datadir.CheckNotLocked(layout.Server.LockFile); err != nil {
+			return fmt.Errorf("a server keeps its datastore in memory (%s) and still runs: stop it first, it saves the datastore as it stops (%w)", live, err)
+		}
+	}
+	saved, err := datastore.SaveLeftoverMemory(layout.Run.DatastoreDir, layout.Server.SQLiteFile)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was stopped: stop regente, then run killall again", err)
+	}
+	if saved {
+		fmt.Fprintf(stderr, "saved the in-memory datastore a killed server left into %s\n", layout.Server.SQLiteFile)
+	}
 	killall.Node(dataDir, runDir)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/snapshot"
 )
@@ -35,8 +36,10 @@ Flags:
 %s`
 
 // save snapshots embedded etcd when the data dir holds a member, else the
-// SQLite file.
-func save(paths datadir.ServerPaths, dir, name string) (*snapshot.Info, error) {
+// SQLite file, or its live copy in memory under the run dir with
+// --datastore-in-memory.
+func save(layout datadir.Layout, dir, name string) (*snapshot.Info, error) {
+	paths := layout.Server
 	if etcd.HasData(paths.EtcdDir) {
 		cfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
 		if err != nil {
@@ -49,7 +52,7 @@ func save(paths datadir.ServerPaths, dir, name string) (*snapshot.Info, error) {
 	if _, err := os.Stat(paths.SQLiteFile); err != nil {
 		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", paths.SQLiteFile, err)
 	}
-	return snapshot.SaveSQLite(paths.SQLiteFile, dir, name)
+	return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, layout.Run.DatastoreDir), dir, name)
 }
 
 // Run runs `regente etcd-snapshot args...`.
@@ -76,14 +79,15 @@ func Run(args []string, stdout io.Writer) error {
 	if fs.NArg() == 0 {
 		return errors.New("missing subcommand: save, ls, delete or prune; run \"regente etcd-snapshot --help\"")
 	}
-	paths := dirs.Layout().Server
+	layout := dirs.Layout()
+	paths := layout.Server
 	if *dir == "" {
 		*dir = paths.SnapshotDir
 	}
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "save":
 		begin := time.Now()
-		info, err := save(paths, *dir, *name)
+		info, err := save(layout, *dir, *name)
 		if err != nil {
 			return err
 		}
