@@ -38,6 +38,7 @@ type ServerPaths struct {
 	LockFile     string // <data-dir>/server/regente.lock
 	SnapshotDir  string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
 	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
+	NodeToken    string // <data-dir>/server/node-token: a link to token, where k3s users look
 	AgentToken   string // <data-dir>/server/agent-token, with --agent-token
 	RevokedFile  string // <data-dir>/server/token-revoked: hashes of rotated-out server secrets
 }
@@ -92,6 +93,7 @@ func New(dataDir, runDir string) Layout {
 			LockFile:     filepath.Join(server, "regente.lock"),
 			SnapshotDir:  filepath.Join(db, "snapshots"),
 			TokenFile:    filepath.Join(server, "token"),
+			NodeToken:    filepath.Join(server, "node-token"),
 			AgentToken:   filepath.Join(server, "agent-token"),
 			RevokedFile:  filepath.Join(server, "token-revoked"),
 		},

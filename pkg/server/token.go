@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -74,11 +75,33 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths datadir.ServerP
 	if err := atomicfile.Write(files...); err != nil {
 		return fmt.Errorf("write the join token: %w", err)
 	}
+	if err := linkNodeToken(paths); err != nil {
+		return err
+	}
 	joinServer.SetSecrets(server, agent)
 	joinServer.SetRevoked(revoked)
 	joinServer.SetRotator(func(ctx context.Context, old, next string) (string, error) {
 		return rotateToken(ctx, paths, caHash, old, next)
 	})
+	return nil
+}
+
+// linkNodeToken makes server/node-token a relative link to server/token,
+// where k3s users and their scripts read the token that joins an agent;
+// being a link, it follows a rotation.
+func linkNodeToken(paths datadir.ServerPaths) error {
+	target := filepath.Base(paths.TokenFile)
+	if got, err := os.Readlink(paths.NodeToken); err == nil && got == target {
+		return nil
+	}
+	tmp := paths.NodeToken + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("link %s to the token: %w", paths.NodeToken, err)
+	}
+	if err := os.Rename(tmp, paths.NodeToken); err != nil {
+		return fmt.Errorf("link %s to the token: %w", paths.NodeToken, err)
+	}
 	return nil
 }
 

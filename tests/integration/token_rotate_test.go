@@ -118,6 +118,10 @@ func TestTokenRotate(t *testing.T) {
 		t.Errorf("the token file holds %q, want the printed %q", b, newToken)
 	}
 	checkMode(t, tokenFile, 0o600)
+	// k3s users read the join token from server/node-token.
+	if b, _ := os.ReadFile(filepath.Join(s.dataDir, "server", "node-token")); strings.TrimSpace(string(b)) != newToken {
+		t.Errorf("server/node-token holds %q, want the new token %q", b, newToken)
+	}
 	if !strings.Contains(stderr.String(), "Joins with the old token are refused") {
 		t.Errorf("rotate did not tell what happens next:\n%s", stderr.String())
 	}
