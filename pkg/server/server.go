@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if !cfg.DisableAgent {
 		components = append(components, component.Func("register-node", func(ctx context.Context) error {
 			return registerOwnNode(ctx, creds.admin, dirs.Agent.NodePassword, nodeName)
-		}))
+		}), &roleLabels{kubeconfig: creds.admin, nodeName: nodeName, labels: serverRoleLabels(cfg.EmbeddedEtcd())})
 		components = append(components, agent.Components(agent.Config{
 			Dirs:        dirs,
 			NodeName:    nodeName,

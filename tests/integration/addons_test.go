@@ -31,6 +31,14 @@ func TestAddons(t *testing.T) {
 	s := newNode(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)}, "--kubelet-arg=resolv-conf="+resolvConf)
 	s.start()
 	s.waitNodeReady(t)
+	// The role label k3s gives a server's node; no etcd label on SQLite.
+	eventually(t, 30*time.Second, "the server's node labeled control-plane", func() error {
+		out, err := s.kubectlErr("get", "nodes", "-o", `jsonpath={.items[0].metadata.labels}`)
+		if err != nil || !strings.Contains(out, `"node-role.kubernetes.io/control-plane":"true"`) || strings.Contains(out, "node-role.kubernetes.io/etcd") {
+			return fmt.Errorf("labels: %s (%v)", out, err)
+		}
+		return nil
+	})
 	if _, err := s.kubectlErr("-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s"); err != nil {
 		describe, _ := s.kubectlErr("-n", "kube-system", "describe", "pods")
 		logs, _ := s.kubectlErr("-n", "kube-system", "logs", "deployment/coredns")

@@ -125,6 +125,14 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 		}
 		return nil
 	})
+	// The role labels k3s gives servers with embedded etcd.
+	eventually(t, 30*time.Second, "three nodes labeled control-plane and etcd", func() error {
+		out, err := via[s1].kubectlErr("get", "nodes", "-l", "node-role.kubernetes.io/control-plane=true,node-role.kubernetes.io/etcd=true", "-o", "name")
+		if err != nil || strings.Count(out, "node/") != 3 {
+			return fmt.Errorf("labeled: %q (%v)", out, err)
+		}
+		return nil
+	})
 
 	t.Run("one server leads regente's controllers", func(t *testing.T) {
 		holder := via[s2].kubectl("get", "lease", "-n", "kube-system", "regente-controllers", "-o", "jsonpath={.spec.holderIdentity}")
