@@ -59,10 +59,19 @@ func New(cfg Config) *Deploy { return &Deploy{cfg: cfg} }
 // Name implements component.Component.
 func (d *Deploy) Name() string { return "deploy" }
 
+// k3sOnly reports the add-ons k3s deploys that regente does not carry
+// (yet): config files written for k3s disable them, and must start
+// regente unchanged.
+func k3sOnly(name string) bool { return name == "traefik" || name == "runtimes" }
+
 // Init checks --disable against the add-ons there are.
-func (d *Deploy) Init(context.Context) error {
+func (d *Deploy) Init(ctx context.Context) error {
 	names := append(Names(d.cfg.Addons), d.cfg.Controllers...)
 	for _, n := range d.cfg.Disabled {
+		if k3sOnly(n) {
+			klog.FromContext(ctx).Info("Nothing to disable: regente does not deploy this k3s add-on", "component", "deploy", "disable", n)
+			continue
+		}
 		if !slices.Contains(names, n) {
 			return fmt.Errorf("--disable %q: no such add-on; use one of %s", n, strings.Join(names, ", "))
 		}

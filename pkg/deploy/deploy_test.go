@@ -118,9 +118,14 @@ func TestInitRejectsUnknownAddon(t *testing.T) {
 	if err := d.Init(context.Background()); err != nil {
 		t.Fatalf("known names refused: %v", err)
 	}
+	// A k3s config file disables traefik: there is nothing to disable.
 	d = New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"traefik"}})
+	if err := d.Init(context.Background()); err != nil {
+		t.Fatalf("--disable traefik, from a k3s config, refused: %v", err)
+	}
+	d = New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"trafik"}})
 	err := d.Init(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `--disable "traefik"`) || !strings.Contains(err.Error(), "dns, storage, servicelb") {
+	if err == nil || !strings.Contains(err.Error(), `--disable "trafik"`) || !strings.Contains(err.Error(), "dns, storage, servicelb") {
 		t.Fatalf("err = %v, want one naming the input and the choices", err)
 	}
 }

@@ -32,17 +32,23 @@ func TestDay2VerbsReadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	// newProcess passes --config (an empty file) and --data-dir: the dirs
-	// move into that file, beside a key regente does not know.
+	// move into that file, beside a key regente does not know and the keys
+	// a config file written for k3s holds, which start regente unchanged.
 	cfgFile := s.args[slices.Index(s.args, "--config")+1]
 	i := slices.Index(s.args, "--data-dir")
 	s.args = slices.Delete(s.args, i, i+2)
-	if err := os.WriteFile(cfgFile, []byte("data-dir: "+s.dataDir+"\nrun-dir: "+runDir+"\nresolv-conf: /etc/resolv.conf\n"), 0o600); err != nil {
+	k3sKeys := "disable: traefik\nwrite-kubeconfig-mode: 644\ntls-san:\n  - regente.example\nnode-label:\n  - from=k3s-config\nkubelet-arg:\n  - max-pods=120\n"
+	if err := os.WriteFile(cfgFile, []byte("data-dir: "+s.dataDir+"\nrun-dir: "+runDir+"\nresolv-conf: /etc/resolv.conf\n"+k3sKeys), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.start()
 	s.waitNodeReady(t)
 	if log := s.log.String(); !strings.Contains(log, `unknown key \"resolv-conf\" ignored`) {
 		t.Errorf("no note on the unknown config key:\n%s", tail(log))
+	}
+	checkMode(t, s.kubeconfig, 0o644)
+	if out := s.kubectl("get", "nodes", "-l", "from=k3s-config", "-o", "jsonpath={.items[*].status.capacity.pods}"); out != "120" {
+		t.Errorf("the node's label and kubelet-arg from the k3s config: pods capacity of labeled nodes %q, want 120", out)
 	}
 	if _, err := os.Stat(filepath.Join(runDir, "containerd", "containerd.sock")); err != nil {
 		t.Fatalf("containerd is not in the configured run dir: %v", err)
