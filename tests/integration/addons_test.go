@@ -29,6 +29,15 @@ func TestAddons(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newNode(t, bin, map[string][]byte{"busybox.tar": busyboxImage(t, image)}, "--kubelet-arg=resolv-conf="+resolvConf)
+	// k3s users extend CoreDNS with the coredns-custom ConfigMap; from the
+	// manifests dir it is there before CoreDNS starts.
+	manifests := filepath.Join(s.dataDir, "server", "manifests")
+	if err := os.MkdirAll(manifests, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(manifests, "coredns-custom.yaml"), []byte(corednsCustom), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.start()
 	s.waitNodeReady(t)
 	// The role label k3s gives a server's node; no etcd label on SQLite.
@@ -70,6 +79,7 @@ func TestAddons(t *testing.T) {
 			"dnstarget.default.svc.cluster.local":  s.kubectl("get", "service", "dnstarget", "-o", "jsonpath={.spec.clusterIP}"),
 			nodeName + ".":                         nodeIP, // absolute: no search domains
 			"only-the-host.test":                   "192.0.2.123",
+			"zone.custom.test":                     "192.0.2.77", // coredns-custom's custom.server
 		} {
 			eventually(t, 60*time.Second, "pod resolves "+name, func() error {
 				out, err := s.kubectlErr("exec", "dnsclient", "--", "nslookup", name)
@@ -387,3 +397,20 @@ func dnsAnswer(query []byte, name string, ip net.IP) []byte {
 	}
 	return resp
 }
+
+// corednsCustom adds a zone to CoreDNS through the coredns-custom
+// ConfigMap, as k3s users do: its *.server keys are imported as server
+// blocks of their own.
+const corednsCustom = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: coredns-custom
+  namespace: kube-system
+data:
+  custom.server: |
+    custom.test:53 {
+        hosts {
+            192.0.2.77 zone.custom.test
+        }
+    }
+`
