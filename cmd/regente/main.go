@@ -46,7 +46,8 @@ Usage:
   regente --version         print regente, Kubernetes, kine and Go versions
   regente help              print this help
 
-A symlink named kubectl to this binary behaves as "regente kubectl".
+A symlink named kubectl, crictl or ctr to this binary behaves as
+"regente kubectl", "regente crictl" or "regente ctr".
 Every day-2 verb finds the node's data and run dirs as server and agent do:
 --data-dir/--run-dir, else REGENTE_DATA_DIR/REGENTE_RUN_DIR, else the config
 file (/etc/regente/config.yaml and config.yaml.d, or --config/REGENTE_CONFIG).
@@ -57,9 +58,10 @@ func main() {
 }
 
 func run(prog string, args []string) int {
-	if prog == "kubectl" {
-		kubectlverb.Run(args)
-		return 0
+	switch prog {
+	case "kubectl", "crictl", "ctr":
+		// A link named after the tool, as install.sh creates.
+		args = append([]string{prog}, args...)
 	}
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)

@@ -152,6 +152,8 @@ cp /etc/systemd/system/regente.service.env "$STATE/envfile"
 ( set -a; . /etc/systemd/system/regente.service.env; printf '%s' "$REGENTE_TOKEN" > "$STATE/token-read-back" )
 shellcheck -s sh /usr/local/bin/regente-killall.sh /usr/local/bin/regente-uninstall.sh
 (cd "$STATE/upper" && find . -mindepth 2 | sort) > "$STATE/after-install.txt"
+# Each link runs its tool, not regente's own dispatch.
+for l in kubectl crictl ctr; do /usr/local/bin/$l --version 2>&1 | head -1; done > "$STATE/links-run"
 
 # Upgrade in place: a second run replaces the unit, keeps the data dir.
 mkdir -p /var/lib/regente/server && echo keep > /var/lib/regente/server/marker
@@ -186,6 +188,7 @@ test -x /usr/local/bin/regente && test -f /var/lib/regente/server/marker && echo
 	expectContains(t, "file modes", e.read("modes"), "600 /etc/systemd/system/regente.service.env",
 		"755 /usr/local/bin/regente-killall.sh", "755 /usr/local/bin/regente-uninstall.sh")
 	expectContains(t, "symlinks", e.read("links"), "kubectl -> regente", "crictl -> regente", "ctr -> regente")
+	expectContains(t, "what the links run", e.read("links-run"), "Client Version: v1.37.2", "crictl version", "ctr github.com/containerd/containerd")
 	if got := e.read("token-read-back"); got != "s3cret'quote" {
 		t.Errorf("the env file gives REGENTE_TOKEN=%q back, want %q:\n%s", got, "s3cret'quote", e.read("envfile"))
 	}
