@@ -47,8 +47,13 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 	defer lock.Stop(context.WithoutCancel(ctx))
 
 	logger.Info("Joining the cluster", "server", cfg.Server, "node", nodeName)
+	var learned []string
+	for _, hostPort := range loadbalancer.Remembered(dirs.Agent.LBServersFile) {
+		learned = append(learned, "https://"+hostPort)
+	}
 	joined, err := join.Join(ctx, join.ClientConfig{
 		ServerURL:    cfg.Server,
+		FallbackURLs: learned,
 		Token:        token,
 		NodeName:     nodeName,
 		NodeIPs:      nodeIPs,
@@ -62,8 +67,9 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 
 	proxyKubeconfig := dirs.Agent.ProxyKubeconfig
 	lb := loadbalancer.New(loadbalancer.Config{
-		Listen:  net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBServerPort)),
-		Servers: append([]string{cfg.Server}, joined.Servers...),
+		Listen:    net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.LBServerPort)),
+		Servers:   append([]string{cfg.Server}, joined.Servers...),
+		StateFile: dirs.Agent.LBServersFile,
 		// kube-proxy's identity may read EndpointSlices; its kubeconfig
 		// exists once the node's credentials are written.
 		Kubeconfig: func() string {

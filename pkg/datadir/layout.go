@@ -57,6 +57,7 @@ type AgentPaths struct {
 	KubeletDir        string // <data-dir>/agent/kubelet: the kubelet's root dir
 	ImagesDir         string // <data-dir>/agent/images: tarballs imported at start
 	NodePassword      string // <data-dir>/agent/node-password
+	LBServersFile     string // <data-dir>/agent/etc/lb-servers.json: the servers the load balancer learned
 	LockFile          string // <data-dir>/agent/regente.lock
 }
 
@@ -110,6 +111,7 @@ func New(dataDir, runDir string) Layout {
 			KubeletDir:        filepath.Join(agent, "kubelet"),
 			ImagesDir:         filepath.Join(agent, "images"),
 			NodePassword:      filepath.Join(agent, "node-password"),
+			LBServersFile:     filepath.Join(agentEtc, "lb-servers.json"),
 			LockFile:          filepath.Join(agent, "regente.lock"),
 		},
 		Run: RunPaths{

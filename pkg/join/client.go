@@ -25,7 +25,11 @@ import (
 
 // ClientConfig is what an agent joins with.
 type ClientConfig struct {
-	ServerURL    string // https://host:port of any server
+	ServerURL string // https://host:port of any server
+	// FallbackURLs are servers learned before (the load balancer's list),
+	// tried in turn when ServerURL does not answer: an agent restarting
+	// while the server it names is down joins through another.
+	FallbackURLs []string
 	Token        Token
 	NodeName     string
 	NodeIPs      []net.IP
@@ -59,9 +63,23 @@ func Join(ctx context.Context, cfg ClientConfig) (*Result, error) {
 	}
 	var res *Result
 	err = retrying(ctx, cfg.ServerURL, func() error {
-		var err error
-		res, err = joinOnce(ctx, cfg, password)
-		return err
+		var first error
+		for i, server := range append([]string{cfg.ServerURL}, cfg.FallbackURLs...) {
+			through := cfg
+			through.ServerURL = server
+			var err error
+			res, err = joinOnce(ctx, through, password)
+			// A refusal by the named server is final; a learned server
+			// that refuses (no longer this cluster's) is only skipped.
+			var refused *refusedError
+			if err == nil || (i == 0 && errors.As(err, &refused)) {
+				return err
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return first
 	})
 	return res, err
 }

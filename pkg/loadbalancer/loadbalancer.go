@@ -2,11 +2,13 @@ package loadbalancer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"regente.io/regente/pkg/atomicfile"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/kubeconfig"
 )
@@ -37,6 +40,43 @@ type Config struct {
 	// Kubeconfig, once it exists, is used to watch the servers' list; it
 	// must point at this load balancer.
 	Kubeconfig func() string
+	// StateFile keeps the servers the watch learned, so that after a
+	// restart the node reaches them even when Servers[0] is down.
+	StateFile string
+}
+
+// state is StateFile's content.
+type state struct {
+	Servers []string `json:"servers"` // host:port
+}
+
+// Remembered returns the servers (host:port) stateFile holds; none when
+// it is missing or unreadable, as on a node's first start.
+func Remembered(stateFile string) []string {
+	b, err := os.ReadFile(stateFile)
+	if err != nil {
+		return nil
+	}
+	var s state
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	return s.Servers
+}
+
+// remember writes servers to the state file.
+func (l *LoadBalancer) remember(servers []string) error {
+	if l.cfg.StateFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(state{Servers: servers})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(atomicfile.File{Path: l.cfg.StateFile, Data: append(b, '\n'), Mode: 0o600}); err != nil {
+		return fmt.Errorf("remember the API servers in %s: %w", l.cfg.StateFile, err)
+	}
+	return nil
 }
 
 // LoadBalancer is the component.
@@ -70,7 +110,7 @@ func (l *LoadBalancer) Init(context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range hosts {
+	for _, h := range append(hosts, Remembered(l.cfg.StateFile)...) {
 		if !slices.Contains(l.servers, h) {
 			l.servers = append(l.servers, h)
 		}
@@ -267,6 +307,9 @@ func (l *LoadBalancer) watchServers(ctx context.Context) {
 		l.SetServers(hosts)
 		if after := l.Servers(); !slices.Equal(before, after) {
 			logger.Info("API servers changed", "servers", after)
+			if err := l.remember(after); err != nil {
+				logger.Error(err, "The next start knows only the configured server")
+			}
 		}
 	}
 	if _, err := slicesInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -65,5 +68,31 @@ func TestFailsOverWhenAServerDies(t *testing.T) {
 	lb.SetServers([]string{b.Addr().String()})
 	if got := lb.Servers(); len(got) != 2 {
 		t.Errorf("servers %v: want b and the configured first server", got)
+	}
+}
+
+func TestRemembersLearnedServersForTheNextStart(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "lb-servers.json")
+	if got := Remembered(stateFile); got != nil {
+		t.Fatalf("no state file: remembered %v", got)
+	}
+	first := New(Config{Servers: []string{"https://10.0.0.1:6443"}, StateFile: stateFile})
+	if err := first.remember([]string{"10.0.0.2:6443", "10.0.0.1:6443"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(stateFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v, %v", fi, err)
+	}
+	// The next start knows the configured server first, then the learned.
+	next := New(Config{Servers: []string{"https://10.0.0.1:6443"}, StateFile: stateFile})
+	if err := next.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Servers(); !slices.Equal(got, []string{"10.0.0.1:6443", "10.0.0.2:6443"}) {
+		t.Errorf("servers at the next start: %v", got)
+	}
+	os.WriteFile(stateFile, []byte("not json"), 0o600)
+	if got := Remembered(stateFile); got != nil {
+		t.Errorf("a damaged state file gave %v", got)
 	}
 }

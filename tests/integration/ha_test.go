@@ -207,6 +207,21 @@ func TestServersOnPostgres(t *testing.T) {
 			t.Errorf("the agent's log does not show the switch to s2")
 		}
 	})
+
+	// The agent restarts while s1, the server its --server names, is still
+	// down: it joins through s2, which its load balancer learned and kept.
+	if s1.Running() {
+		t.Fatal("s1 still runs: the restart below would not show a join through s2")
+	}
+	c.stop(a1)
+	c.start(a1)
+	eventually(t, 2*time.Minute, "a1 joined through s2 and Ready after a restart with s1 down", func() error {
+		c.failIfExited(a1)
+		if log := a1.Log.String(); !strings.Contains(log, "Joined the cluster") || !strings.Contains(log, "Node is Ready") {
+			return fmt.Errorf("a1 has not joined and become Ready yet")
+		}
+		return nil
+	})
 }
 
 // startMariaDB runs a throwaway MariaDB on host:port, with a database
