@@ -14,18 +14,25 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore"
 )
 
 // benchIdleWrites measures what an idle cluster writes to disk: first a
 // server with --disable-agent, then (with agent) a single node with its
-// agent and default add-ons. Each gets warmup to settle after it is ready,
-// then its writes are counted over window.
+// agent and default add-ons, on disk and with --datastore-in-memory. Each
+// gets warmup to settle after it is ready, then its writes are counted
+// over window.
 func benchIdleWrites(bin string, warmup, window time.Duration, agent bool) ([]row, error) {
 	rows, err := idleWritesControlPlane(bin, warmup, window)
 	if err != nil || !agent {
 		return rows, err
 	}
-	nodeRows, err := idleWritesNode(bin, warmup, window)
+	nodeRows, err := idleWritesNode(bin, warmup, window, false)
+	rows = append(rows, nodeRows...)
+	if err != nil {
+		return rows, err
+	}
+	nodeRows, err = idleWritesNode(bin, warmup, window, true)
 	return append(rows, nodeRows...), err
 }
 
@@ -42,22 +49,43 @@ func idleWritesControlPlane(bin string, warmup, window time.Duration) ([]row, er
 	return measureIdleWrites(s, "server --disable-agent", "≤ 5 MiB/hour", warmup, window)
 }
 
-func idleWritesNode(bin string, warmup, window time.Duration) ([]row, error) {
+// idleWritesNode measures a single node; inMemory adds
+// --datastore-in-memory at its default save interval, whose saves (one an
+// hour at most, of the whole database) a window shorter than that does
+// not see: they are added from the size of the save at stop.
+func idleWritesNode(bin string, warmup, window time.Duration, inMemory bool) ([]row, error) {
 	s, err := newInstance(bin)
 	if err != nil {
 		return nil, err
 	}
 	s.agent = true
+	what, target := "single node with agent and add-ons", "≤ 20 MiB/hour"
+	if inMemory {
+		s.extra = append(s.extra, "--datastore-in-memory")
+		what, target = "the same with --datastore-in-memory", "-"
+	}
 	defer cleanupNode(s)
 	begin := time.Now()
 	if _, err := s.startToNodeReady(); err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop()
+		}
+	}()
 	if _, err := s.addonsReady(begin); err != nil {
 		return nil, err
 	}
-	return measureIdleWrites(s, "single node with agent and add-ons", "≤ 20 MiB/hour", warmup, window)
+	rows, err := measureIdleWrites(s, what, target, warmup, window)
+	if err != nil || !inMemory {
+		return rows, err
+	}
+	s.stop()
+	stopped = true
+	saved := fileSize(datadir.New(filepath.Join(s.dir, "data"), "").Server.SQLiteFile)
+	return append(rows, row{"  plus its hourly save (the whole database, as saved at stop)", rate(saved, time.Hour), "-"}), nil
 }
 
 // measureIdleWrites waits warmup, then counts for window the bytes the
@@ -66,7 +94,9 @@ func idleWritesNode(bin string, warmup, window time.Duration) ([]row, error) {
 func measureIdleWrites(s *instance, what, target string, warmup, window time.Duration) ([]row, error) {
 	fmt.Fprintf(os.Stderr, "idle writes, %s: warm-up %s, then measuring %s\n", what, warmup, window)
 	time.Sleep(warmup)
-	dbFile := datadir.New(filepath.Join(s.dir, "data"), "").Server.SQLiteFile
+	layout := datadir.New(filepath.Join(s.dir, "data"), datadir.DefaultRunDir)
+	// With --datastore-in-memory kine writes the copy on the tmpfs.
+	dbFile := datastore.LiveSQLiteFile(layout.Server.SQLiteFile, layout.Run.DatastoreDir)
 	db, err := sql.Open("sqlite3", "file:"+dbFile+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dbFile, err)
