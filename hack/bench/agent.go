@@ -169,7 +169,18 @@ func startPod(client *kubernetes.Clientset, name string) (time.Duration, error) 
 	return 0, fmt.Errorf("pod %s not Running after 1m", name)
 }
 
+// writeBenchImage puts the busybox image of the pods the bench starts in
+// the images dir of s, for its node to import.
 func writeBenchImage(s *instance) error {
+	dir := datadir.New(filepath.Join(s.dir, "data"), "").Agent.ImagesDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return writeBenchImageTo(filepath.Join(dir, "busybox.tar"))
+}
+
+// writeBenchImageTo writes the busybox image archive to path.
+func writeBenchImageTo(path string) error {
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
 		return fmt.Errorf("busybox not found: install Debian's busybox-static")
@@ -178,11 +189,7 @@ func writeBenchImage(s *instance) error {
 	if err != nil {
 		return err
 	}
-	dir := datadir.New(filepath.Join(s.dir, "data"), "").Agent.ImagesDir
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return ociarchive.WriteFile(filepath.Join(dir, "busybox.tar"), ociarchive.Image{Name: benchImage,
+	return ociarchive.WriteFile(path, ociarchive.Image{Name: benchImage,
 		Entrypoint: []string{"/bin/busybox"}, Files: []ociarchive.File{{Path: "/bin/busybox", Mode: 0o755, Data: data}}})
 }
 

@@ -50,7 +50,8 @@ func main() {
 	writesWarmup := flag.Duration("writes-warmup", 60*time.Second, "settling time before counting idle writes")
 	writesWindow := flag.Duration("writes-window", 120*time.Second, "time over which idle writes are counted")
 	memWatch := flag.Duration("memlimit-watch", 10*time.Minute, "how long each memory limit is watched")
-	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try, MiB, comma-separated")
+	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try for a single node, MiB, comma-separated")
+	agentMemLimits := flag.String("memlimit-agent-limits", "256,224", "memory limits to try for an agent-only node, MiB, comma-separated (empty: none)")
 	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
 	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes, memlimit")
 	flag.Parse()
@@ -84,16 +85,13 @@ func main() {
 		return
 	case "memlimit":
 		bin, _ := filepath.Abs(*bin)
-		var limits []int64
-		for _, f := range strings.Split(*memLimits, ",") {
-			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "bench: -memlimit-limits %q: %v\n", *memLimits, err)
-				os.Exit(2)
-			}
-			limits = append(limits, n<<20)
-		}
+		limits, agentLimits := mibList("memlimit-limits", *memLimits), mibList("memlimit-agent-limits", *agentMemLimits)
 		rows, err := benchMemLimit(bin, limits, *memWatch)
+		if err == nil && len(agentLimits) > 0 {
+			var agentRows []row
+			agentRows, err = benchAgentMemLimit(bin, agentLimits, *memWatch)
+			rows = append(rows, agentRows...)
+		}
 		printRows(rows)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -388,3 +386,21 @@ func memoryOf(pid int) (map[string]int64, error) {
 }
 
 func mib(bytes int64) string { return fmt.Sprintf("%.0f MiB", float64(bytes)/(1<<20)) }
+
+// mibList parses a flag's comma-separated MiB values into bytes, exiting
+// with the flag named when one is not a number.
+func mibList(flagName, value string) []int64 {
+	var out []int64
+	for _, f := range strings.Split(value, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: -%s %q: want MiB numbers, comma-separated\n", flagName, value)
+			os.Exit(2)
+		}
+		out = append(out, n<<20)
+	}
+	return out
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"regente.io/regente/tests/memlimit"
 )
@@ -77,12 +79,19 @@ func memLimitRun(bin string, limit int64, watch time.Duration) ([]row, bool, err
 	if err != nil || len(node.Items) != 1 {
 		return nil, false, fmt.Errorf("list the node: %v", err)
 	}
+	return watchInLimit(cg, client, node.Items[0].Name, fmt.Sprintf("single node + 10 pods in %d MiB, %s", limit>>20, watch), watch)
+}
+
+// watchInLimit watches node, whose processes cg holds, for watch and
+// returns the rows for what, and whether it passed: no OOM kill, the node
+// Ready throughout, every API call answered and get/create p99 under 1 s.
+func watchInLimit(cg *memlimit.Cgroup, client kubernetes.Interface, node, what string, watch time.Duration) ([]row, bool, error) {
 	before, err := cg.Stats()
 	if err != nil {
 		return nil, false, err
 	}
-	fmt.Fprintf(os.Stderr, "memory limit %d MiB: watching for %s\n", limit>>20, watch)
-	p := memlimit.Watch(context.Background(), client, "default", node.Items[0].Name, watch, time.Second)
+	fmt.Fprintf(os.Stderr, "%s: watching\n", what)
+	p := memlimit.Watch(context.Background(), client, "default", node, watch, time.Second)
 	after, err := cg.Stats()
 	if err != nil {
 		return nil, false, err
@@ -94,9 +103,78 @@ func memLimitRun(bin string, limit int64, watch time.Duration) ([]row, bool, err
 		verdict = fmt.Sprintf("FAIL (%d failed calls, not Ready in %d of %d samples)", len(p.Errors), p.NotReady, p.Samples)
 	}
 	return []row{
-		{fmt.Sprintf("single node + 10 pods in %d MiB, %s", limit>>20, watch), verdict, "pass"},
+		{what, verdict, "pass"},
 		{"  OOM kills; major page faults", fmt.Sprintf("%d; %.1f/s", after.OOMKills, float64(after.MajorFaults-before.MajorFaults)/watch.Seconds()), "0; low"},
 		{"  charged at the end (anonymous); peak", fmt.Sprintf("%s (%s); %s", mib(after.Usage), mib(after.Anon), mib(after.Peak)), "-"},
 		{"  API p99 get; create", fmt.Sprintf("%s; %s", get.Round(time.Millisecond), create.Round(time.Millisecond)), "< 1s"},
 	}, pass, nil
+}
+
+// benchAgentMemLimit runs an agent-only node (regente agent, containerd,
+// its shims, CoreDNS and 10 busybox pods) inside a memory cgroup of each
+// of limits in turn, joined to a --disable-agent server outside it, as
+// TestAgentInMemoryLimit does at 256 MiB, and watches it as benchMemLimit
+// does.
+func benchAgentMemLimit(bin string, limits []int64, watch time.Duration) ([]row, error) {
+	scratch, err := os.MkdirTemp("", "regente-bench-agent-mem-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	archive := filepath.Join(scratch, "busybox.tar")
+	if err := writeBenchImageTo(archive); err != nil {
+		return nil, err
+	}
+	image, err := os.ReadFile(archive)
+	if err != nil {
+		return nil, err
+	}
+	var rows []row
+	smallest := int64(0)
+	for _, limit := range limits {
+		r, pass, err := agentMemLimitRun(bin, image, limit, watch)
+		if err != nil {
+			return rows, fmt.Errorf("agent in %d MiB: %w", limit>>20, err)
+		}
+		rows = append(rows, r...)
+		if pass && (smallest == 0 || limit < smallest) {
+			smallest = limit
+		}
+	}
+	best := "none of those tried"
+	if smallest > 0 {
+		best = fmt.Sprintf("%d MiB", smallest>>20)
+	}
+	return append(rows, row{"smallest memory limit an agent-only node with 10 pods passed at", best, "≤ 256 MiB"}), nil
+}
+
+func agentMemLimitRun(bin string, image []byte, limit int64, watch time.Duration) ([]row, bool, error) {
+	cg, err := memlimit.New("regente-bench-agent-mem", limit)
+	if err != nil {
+		return nil, false, err
+	}
+	defer cg.Remove()
+	what := fmt.Sprintf("agent-only node + CoreDNS + 10 pods in %d MiB, %s", limit>>20, watch)
+	fmt.Fprintf(os.Stderr, "%s: starting a server outside the limit and the agent inside\n", what)
+	c, err := startBenchCluster(bin, benchClusterOptions{bridge: "rgbench1", subnet: "10.97.0",
+		images: map[string][]byte{"busybox.tar": image}, serverArgs: []string{"--disable-agent"},
+		agentCgroup: "/" + cg.Name, agentWrap: cg.Wrap()})
+	if err == nil {
+		defer c.Close()
+		for i := 0; err == nil && i < 10; i++ {
+			_, err = startPod(c.client, fmt.Sprintf("small-%d", i))
+		}
+		if err == nil {
+			err = waitFor(3*time.Minute, "CoreDNS ready on the agent", func() bool {
+				d, err := c.client.AppsV1().Deployments("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
+				return err == nil && d.Status.ReadyReplicas > 0
+			})
+		}
+	}
+	if err != nil {
+		// Failing to come up inside the limit is a result, not a bench error.
+		st, _ := cg.Stats()
+		return []row{{what, fmt.Sprintf("FAIL: did not come up (%v); OOM kills %d", err, st.OOMKills), "-"}}, false, nil
+	}
+	return watchInLimit(cg, c.client, "a1", what, watch)
 }

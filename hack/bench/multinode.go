@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,32 +25,57 @@ import (
 
 const netperfImage = "regente.invalid/netperf:bench"
 
-// benchMultiNode joins an agent to a server, each in its own network
-// namespace, and measures the join and pod-to-pod networking on one node
-// and across the vxlan between them.
-func benchMultiNode(bin string) ([]row, error) {
-	net := nscluster.Network{Bridge: "rgbench0", Subnet: "10.98.0", Names: []string{"srv", "a1"}}
-	if err := net.Setup(); err != nil {
+// benchCluster is a server and an agent (a1), each in its own network
+// namespace, the agent joined to the server.
+type benchCluster struct {
+	net        nscluster.Network
+	root       string
+	srv, a1    *nscluster.Node
+	kubeconfig string // the server's admin kubeconfig, at its bridge address
+	client     *kubernetes.Clientset
+	joined     time.Duration // from the agent's start to its node Ready
+	cleanups   []func()
+}
+
+// benchClusterOptions says how the two nodes run.
+type benchClusterOptions struct {
+	bridge, subnet string
+	images         map[string][]byte // image archives both nodes import at start
+	serverArgs     []string          // more server flags; --disable-agent leaves the server without a node
+	// agentCgroup is the agent kubelet's cgroup root and agentWrap the
+	// argv prefix the agent runs under; by default a cgroup of its own.
+	agentCgroup string
+	agentWrap   []string
+}
+
+// startBenchCluster starts the server, then the agent, and waits for
+// their nodes Ready. Close stops both and removes what they left.
+func startBenchCluster(bin string, o benchClusterOptions) (c *benchCluster, err error) {
+	c = &benchCluster{net: nscluster.Network{Bridge: o.bridge, Subnet: o.subnet, Names: []string{"srv", "a1"}}}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err := c.net.Setup(); err != nil {
 		return nil, err
 	}
-	defer net.Teardown()
-	root, err := os.MkdirTemp("", "regente-bench-mn-")
-	if err != nil {
+	c.cleanups = append(c.cleanups, c.net.Teardown)
+	if c.root, err = os.MkdirTemp("", "regente-bench-mn-"); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(root)
-	image, err := netperfArchive(root)
-	if err != nil {
-		return nil, err
+	c.cleanups = append(c.cleanups, func() { os.RemoveAll(c.root) })
+	if o.agentCgroup == "" {
+		cgroup, removeCgroup, err := nscluster.CgroupRoot("rg-bench-a1")
+		if err != nil {
+			return nil, err
+		}
+		c.cleanups = append(c.cleanups, removeCgroup)
+		o.agentCgroup = cgroup
 	}
-	cgroup, removeCgroup, err := nscluster.CgroupRoot("rg-bench-a1")
-	if err != nil {
-		return nil, err
-	}
-	defer removeCgroup()
-	srv := &nscluster.Node{Name: "srv", IP: net.IP(0), Dir: filepath.Join(root, "srv"), RunDir: "/run/regente"}
-	a1 := &nscluster.Node{Name: "a1", IP: net.IP(1), Dir: filepath.Join(root, "a1"), Cgroup: cgroup}
-	for _, n := range []*nscluster.Node{srv, a1} {
+	c.srv = &nscluster.Node{Name: "srv", IP: c.net.IP(0), Dir: filepath.Join(c.root, "srv"), RunDir: "/run/regente"}
+	c.a1 = &nscluster.Node{Name: "a1", IP: c.net.IP(1), Dir: filepath.Join(c.root, "a1"), Cgroup: o.agentCgroup, Wrap: o.agentWrap}
+	for _, n := range []*nscluster.Node{c.srv, c.a1} {
 		n.DataDir = filepath.Join(n.Dir, "data")
 		if n.RunDir == "" {
 			n.RunDir = filepath.Join(n.Dir, "run")
@@ -58,58 +84,90 @@ func benchMultiNode(bin string) ([]row, error) {
 		if err := os.MkdirAll(images, 0o700); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(images, "netperf.tar"), image, 0o600); err != nil {
-			return nil, err
+		for name, archive := range o.images {
+			if err := os.WriteFile(filepath.Join(images, name), archive, 0o600); err != nil {
+				return nil, err
+			}
 		}
 	}
-	defer func() {
-		a1.Stop(30 * time.Second)
-		srv.Stop(30 * time.Second)
-		killall.Node(a1.DataDir, a1.RunDir)
-		killall.Node(srv.DataDir, srv.RunDir)
-	}()
+	c.cleanups = append(c.cleanups, func() {
+		c.a1.Stop(30 * time.Second)
+		c.srv.Stop(30 * time.Second)
+		killall.Node(c.a1.DataDir, c.a1.RunDir)
+		killall.Node(c.srv.DataDir, c.srv.RunDir)
+	})
 
-	serverKubeconfig := filepath.Join(srv.Dir, "admin.yaml")
-	srv.Args = []string{bin, "server", "--config", "", "--data-dir", srv.DataDir, "--node-name", "srv", "--node-ip", srv.IP,
-		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage", nscluster.KubeletEvictionArg}
-	if err := srv.Start(); err != nil {
+	serverKubeconfig := filepath.Join(c.srv.Dir, "admin.yaml")
+	c.srv.Args = append([]string{bin, "server", "--config", "", "--data-dir", c.srv.DataDir, "--node-name", "srv", "--node-ip", c.srv.IP,
+		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage", nscluster.KubeletEvictionArg}, o.serverArgs...)
+	if err := c.srv.Start(); err != nil {
 		return nil, err
 	}
-	kubeconfig := filepath.Join(root, "kubeconfig")
-	token := datadir.New(srv.DataDir, "").Server.TokenFile
+	c.kubeconfig = filepath.Join(c.root, "kubeconfig")
+	token := datadir.New(c.srv.DataDir, "").Server.TokenFile
 	if err := waitFor(2*time.Minute, "the server's kubeconfig and token", func() bool {
 		cfg, err := os.ReadFile(serverKubeconfig)
 		if _, terr := os.Stat(token); err != nil || terr != nil {
 			return false
 		}
-		rewritten := strings.ReplaceAll(string(cfg), "https://127.0.0.1:6443", "https://"+srv.IP+":6443")
-		return os.WriteFile(kubeconfig, []byte(rewritten), 0o600) == nil
+		rewritten := strings.ReplaceAll(string(cfg), "https://127.0.0.1:6443", "https://"+c.srv.IP+":6443")
+		return os.WriteFile(c.kubeconfig, []byte(rewritten), 0o600) == nil
 	}); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, srv.Log.String())
+		return nil, fmt.Errorf("%w\n%s", err, c.srv.Log.String())
 	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	restCfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
+	if c.client, err = kubernetes.NewForConfig(restCfg); err != nil {
 		return nil, err
 	}
-	if err := waitFor(2*time.Minute, "the server's node Ready", func() bool { return nodeReady(client, "srv") }); err != nil {
-		return nil, err
+	if !slices.Contains(o.serverArgs, "--disable-agent") {
+		if err := waitFor(2*time.Minute, "the server's node Ready", func() bool { return nodeReady(c.client, "srv") }); err != nil {
+			return nil, err
+		}
 	}
 
-	a1.Args = []string{bin, "agent", "--config", "", "--data-dir", a1.DataDir, "--run-dir", a1.RunDir, "--node-name", "a1",
-		"--node-ip", a1.IP, "--server", "https://" + srv.IP + ":6443", "--token-file", token, "--kubelet-arg=cgroup-root=" + cgroup, nscluster.KubeletEvictionArg}
+	c.a1.Args = []string{bin, "agent", "--config", "", "--data-dir", c.a1.DataDir, "--run-dir", c.a1.RunDir, "--node-name", "a1",
+		"--node-ip", c.a1.IP, "--server", "https://" + c.srv.IP + ":6443", "--token-file", token, "--kubelet-arg=cgroup-root=" + o.agentCgroup, nscluster.KubeletEvictionArg}
 	begin := time.Now()
-	if err := a1.Start(); err != nil {
+	if err := c.a1.Start(); err != nil {
 		return nil, err
 	}
-	if err := waitFor(2*time.Minute, "the agent's node Ready", func() bool { return nodeReady(client, "a1") }); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, a1.Log.String())
+	if err := waitFor(2*time.Minute, "the agent's node Ready", func() bool { return nodeReady(c.client, "a1") }); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, c.a1.Log.String())
 	}
-	joined := time.Since(begin)
-	fmt.Fprintf(os.Stderr, "agent joined and Ready in %s\n", joined.Round(time.Millisecond))
+	c.joined = time.Since(begin)
+	fmt.Fprintf(os.Stderr, "agent joined and Ready in %s\n", c.joined.Round(time.Millisecond))
+	return c, nil
+}
+
+// Close stops the nodes and removes their network, dirs and cgroup.
+func (c *benchCluster) Close() {
+	for i := len(c.cleanups) - 1; i >= 0; i-- {
+		c.cleanups[i]()
+	}
+}
+
+// benchMultiNode joins an agent to a server, each in its own network
+// namespace, and measures the join and pod-to-pod networking on one node
+// and across the vxlan between them.
+func benchMultiNode(bin string) ([]row, error) {
+	scratch, err := os.MkdirTemp("", "regente-bench-netperf-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	image, err := netperfArchive(scratch)
+	if err != nil {
+		return nil, err
+	}
+	c, err := startBenchCluster(bin, benchClusterOptions{bridge: "rgbench0", subnet: "10.98.0", images: map[string][]byte{"netperf.tar": image}})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	client, kubeconfig, joined := c.client, c.kubeconfig, c.joined
 
 	// Two netperf servers (one per node) and a client on the server's node.
 	ips := map[string]string{}
