@@ -20,12 +20,20 @@ import (
 // and watches it for watch: a limit passes with no OOM kill, the node
 // Ready throughout, every API call answered and get/create p99 under 1 s.
 func benchMemLimit(bin string, limits []int64, watch time.Duration) ([]row, error) {
+	return eachLimit(limits, "a single node with 10 pods", "≤ 768 MiB", func(limit int64) ([]row, bool, error) {
+		return memLimitRun(bin, limit, watch)
+	})
+}
+
+// eachLimit runs one memory limit after another and ends with the
+// smallest that passed.
+func eachLimit(limits []int64, what, target string, run func(limit int64) ([]row, bool, error)) ([]row, error) {
 	var rows []row
 	smallest := int64(0)
 	for _, limit := range limits {
-		r, pass, err := memLimitRun(bin, limit, watch)
+		r, pass, err := run(limit)
 		if err != nil {
-			return rows, fmt.Errorf("%d MiB: %w", limit>>20, err)
+			return rows, fmt.Errorf("%s in %d MiB: %w", what, limit>>20, err)
 		}
 		rows = append(rows, r...)
 		if pass && (smallest == 0 || limit < smallest) {
@@ -36,7 +44,7 @@ func benchMemLimit(bin string, limits []int64, watch time.Duration) ([]row, erro
 	if smallest > 0 {
 		best = fmt.Sprintf("%d MiB", smallest>>20)
 	}
-	return append(rows, row{"smallest memory limit a single node with 10 pods passed at", best, "≤ 768 MiB"}), nil
+	return append(rows, row{"smallest memory limit " + what + " passed at", best, target}), nil
 }
 
 func memLimitRun(bin string, limit int64, watch time.Duration) ([]row, bool, error) {
@@ -129,23 +137,9 @@ func benchAgentMemLimit(bin string, limits []int64, watch time.Duration) ([]row,
 	if err != nil {
 		return nil, err
 	}
-	var rows []row
-	smallest := int64(0)
-	for _, limit := range limits {
-		r, pass, err := agentMemLimitRun(bin, image, limit, watch)
-		if err != nil {
-			return rows, fmt.Errorf("agent in %d MiB: %w", limit>>20, err)
-		}
-		rows = append(rows, r...)
-		if pass && (smallest == 0 || limit < smallest) {
-			smallest = limit
-		}
-	}
-	best := "none of those tried"
-	if smallest > 0 {
-		best = fmt.Sprintf("%d MiB", smallest>>20)
-	}
-	return append(rows, row{"smallest memory limit an agent-only node with 10 pods passed at", best, "≤ 256 MiB"}), nil
+	return eachLimit(limits, "an agent-only node with 10 pods", "≤ 256 MiB", func(limit int64) ([]row, bool, error) {
+		return agentMemLimitRun(bin, image, limit, watch)
+	})
 }
 
 func agentMemLimitRun(bin string, image []byte, limit int64, watch time.Duration) ([]row, bool, error) {
