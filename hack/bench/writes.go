@@ -182,7 +182,11 @@ func measureIdleWrites(s *instance, what, target string, warmup, window time.Dur
 		if keys.rows > 0 {
 			perRow = fmt.Sprintf("%.1f", float64(wal.frames)/float64(keys.rows))
 		}
-		rows = append(rows, row{fmt.Sprintf("  SQLite WAL frames appended (%d-byte page + 24-byte header each)", wal.pageSize),
+		where := ""
+		if dbFile != layout.Server.SQLiteFile {
+			where = ", on the tmpfs: none reach the disk"
+		}
+		rows = append(rows, row{fmt.Sprintf("  SQLite WAL frames appended (%d-byte page + 24-byte header each%s)", wal.pageSize, where),
 			fmt.Sprintf("%s (%s per datastore row), %s", perMin(int(wal.frames)), perRow, rate(wal.frames*(wal.pageSize+24), window)), "-"})
 	}
 	if len(keys.resources) > 0 {
