@@ -50,7 +50,7 @@ func main() {
 	writesWarmup := flag.Duration("writes-warmup", 60*time.Second, "settling time before counting idle writes")
 	writesWindow := flag.Duration("writes-window", 120*time.Second, "time over which idle writes are counted")
 	memWatch := flag.Duration("memlimit-watch", 10*time.Minute, "how long each memory limit is watched")
-	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try for a single node, MiB, comma-separated")
+	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try for a single node, MiB, comma-separated (empty: none)")
 	agentMemLimits := flag.String("memlimit-agent-limits", "256,224", "memory limits to try for an agent-only node, MiB, comma-separated (empty: none)")
 	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
 	only := flag.String("only", "", "measure one part only: multinode, datastores, packaging, writes, memlimit")
@@ -86,7 +86,11 @@ func main() {
 	case "memlimit":
 		bin, _ := filepath.Abs(*bin)
 		limits, agentLimits := mibList("memlimit-limits", *memLimits), mibList("memlimit-agent-limits", *agentMemLimits)
-		rows, err := benchMemLimit(bin, limits, *memWatch)
+		var rows []row
+		var err error
+		if len(limits) > 0 {
+			rows, err = benchMemLimit(bin, limits, *memWatch)
+		}
 		if err == nil && len(agentLimits) > 0 {
 			var agentRows []row
 			agentRows, err = benchAgentMemLimit(bin, agentLimits, *memWatch)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"regente.io/regente/pkg/killall"
+	"regente.io/regente/tests/nscluster"
 )
 
 // TestDay2VerbsReadConfig starts a node whose data dir and run dir are set
@@ -37,7 +38,11 @@ func TestDay2VerbsReadConfig(t *testing.T) {
 	cfgFile := s.args[slices.Index(s.args, "--config")+1]
 	i := slices.Index(s.args, "--data-dir")
 	s.args = slices.Delete(s.args, i, i+2)
-	k3sKeys := "disable: traefik\nwrite-kubeconfig-mode: 644\ntls-san:\n  - regente.example\nnode-label:\n  - from=k3s-config\nkubelet-arg:\n  - max-pods=120\n"
+	// A --kubelet-arg flag would replace the file's list: the test nodes'
+	// eviction thresholds move into it.
+	s.args = slices.DeleteFunc(s.args, func(a string) bool { return a == nscluster.KubeletEvictionArg })
+	eviction := strings.TrimPrefix(nscluster.KubeletEvictionArg, "--kubelet-arg=")
+	k3sKeys := "disable: traefik\nwrite-kubeconfig-mode: 644\ntls-san:\n  - regente.example\nnode-label:\n  - from=k3s-config\nkubelet-arg:\n  - max-pods=120\n  - \"" + eviction + "\"\n"
 	if err := os.WriteFile(cfgFile, []byte("data-dir: "+s.dataDir+"\nrun-dir: "+runDir+"\nresolv-conf: /etc/resolv.conf\n"+k3sKeys), 0o600); err != nil {
 		t.Fatal(err)
 	}

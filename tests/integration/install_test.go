@@ -153,7 +153,7 @@ cp /etc/systemd/system/regente.service.env "$STATE/envfile"
 shellcheck -s sh /usr/local/bin/regente-killall.sh /usr/local/bin/regente-uninstall.sh
 (cd "$STATE/upper" && find . -mindepth 2 | sort) > "$STATE/after-install.txt"
 # Each link runs its tool, not regente's own dispatch.
-for l in kubectl crictl ctr; do /usr/local/bin/$l --version 2>&1 | head -1; done > "$STATE/links-run"
+{ /usr/local/bin/kubectl version --client; /usr/local/bin/crictl --version; /usr/local/bin/ctr --version; } > "$STATE/links-run" 2>&1
 
 # Upgrade in place: a second run replaces the unit, keeps the data dir.
 mkdir -p /var/lib/regente/server && echo keep > /var/lib/regente/server/marker
