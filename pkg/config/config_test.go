@@ -109,6 +109,7 @@ func TestLayout(t *testing.T) {
 		EtcdDir:      "/d/server/db/etcd",
 		SnapshotDir:  "/d/server/db/snapshots",
 		TokenFile:    "/d/server/token",
+		NodeToken:    "/d/server/node-token",
 		AgentToken:   "/d/server/agent-token",
 		KineSocket:   "/d/server/kine.sock",
 		LockFile:     "/d/server/regente.lock",
