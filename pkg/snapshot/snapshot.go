@@ -165,12 +165,18 @@ func Verify(file string) (*Info, error) {
 	}
 	if got.Size != info.Size || got.SHA256 != info.SHA256 {
 		return nil, fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s..., its checksum file says %d bytes with %s...",
-			file, got.Size, got.SHA256[:12], info.Size, info.SHA256[:12])
+			file, got.Size, prefix(got.SHA256), info.Size, prefix(info.SHA256))
 	}
 	if info.Kind == KindEtcd {
 		return info, verifyEtcd(file)
 	}
 	return info, verifySQLite(file)
+}
+
+// prefix shortens a checksum for a message; a sidecar from elsewhere
+// may hold a shorter one, or none.
+func prefix(sum string) string {
+	return sum[:min(len(sum), 12)]
 }
 
 func verifySQLite(file string) error {

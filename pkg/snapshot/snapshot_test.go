@@ -12,7 +12,7 @@ import (
 )
 
 // newDB makes an SQLite file with a kine table (or not) holding n rows.
-func newDB(t *testing.T, file string, kine bool, n int) {
+func newDB(t testing.TB, file string, kine bool, n int) {
 	t.Helper()
 	conn, err := (&sqlite3.SQLiteDriver{}).Open("file:" + file + "?_journal_mode=WAL")
 	if err != nil {
