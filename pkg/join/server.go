@@ -186,6 +186,11 @@ func (s *Server) handle(r *http.Request) (*Response, Request, error) {
 	if errs := validation.IsDNS1123Subdomain(req.NodeName); len(errs) > 0 {
 		return nil, req, refuse(http.StatusBadRequest, "node name %q is not valid (%s): set --node-name", req.NodeName, errs[0])
 	}
+	// The node's password is kept in a Secret named after the node, whose
+	// name has the same limit as the node's.
+	if n := len(NodePasswordSecret(req.NodeName)) - len(req.NodeName); len(req.NodeName) > validation.DNS1123SubdomainMaxLength-n {
+		return nil, req, refuse(http.StatusBadRequest, "node name %q has %d characters: use at most %d (set --node-name)", req.NodeName, len(req.NodeName), validation.DNS1123SubdomainMaxLength-n)
+	}
 	var ips []net.IP
 	for _, s := range req.NodeIPs {
 		ip := net.ParseIP(s)
