@@ -218,12 +218,19 @@ func ImportFile(ctx context.Context, client *containerd.Client, path string) ([]
 	return names, nil
 }
 
+// maxZstdWindow is the largest zstd window an image archive may use.
+const maxZstdWindow = 128 << 20
+
 func decompress(path string, r io.Reader) (io.Reader, error) {
 	switch {
 	case strings.HasSuffix(path, ".tar.gz"), strings.HasSuffix(path, ".tgz"):
 		return gzip.NewReader(bufio.NewReader(r))
 	case strings.HasSuffix(path, ".tar.zst"):
-		zr, err := zstd.NewReader(r)
+		// A frame may ask for a window of up to 512 MiB, which the
+		// decoder would allocate before the first byte comes out: more
+		// than an edge node has. 128 MiB is what `zstd --long` and
+		// `--ultra -22` use; anything larger is refused when read.
+		zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, err
 		}
