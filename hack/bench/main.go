@@ -53,7 +53,8 @@ func main() {
 	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try for a single node, MiB, comma-separated (empty: none)")
 	agentMemLimits := flag.String("memlimit-agent-limits", "256,224", "memory limits to try for an agent-only node, MiB, comma-separated (empty: none)")
 	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
-	only := flag.String("only", "", "measure one part only: creates, multinode, datastores, packaging, writes, memlimit")
+	fuzzTime := flag.String("fuzz-time", "10m", "with -only fuzz: how long each fuzz target runs")
+	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit")
 	flag.Parse()
 	switch *only {
 	case "multinode":
@@ -96,6 +97,14 @@ func main() {
 			agentRows, err = benchAgentMemLimit(bin, agentLimits, *memWatch)
 			rows = append(rows, agentRows...)
 		}
+		printRows(rows)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	case "fuzz":
+		rows, err := benchFuzz(*fuzzTime)
 		printRows(rows)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

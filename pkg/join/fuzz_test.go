@@ -98,8 +98,11 @@ func FuzzJoinRequest(f *testing.F) {
 	f.Add([]byte(`{"token": 1}`))
 	f.Add([]byte(`[`))
 
+	// One API for every case, as a real server has: a node name a case
+	// registered stays registered, with its password.
+	client := fake.NewClientset()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := &Server{client: fake.NewClientset(), signer: signer}
+		s := &Server{client: client, signer: signer}
 		s.once.Do(func() {}) // connected: the fake client and the signer are set
 		s.SetSecrets("srv-secret", "agent-secret")
 		w := httptest.NewRecorder()
