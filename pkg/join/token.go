@@ -142,7 +142,10 @@ func NewSecret() (string, error) {
 // redact keeps a token's secret out of logs and errors: it shows the start
 // of a K10 token (the CA hash's first digits) and nothing of a bare one.
 func redact(s string) string {
-	if strings.HasPrefix(s, tokenPrefix) && len(s) > 11 {
+	// The first 8 digits of the CA hash help to tell tokens apart and
+	// are no secret; shown only when a whole hash follows K10, since in
+	// anything else they may be the start of a secret.
+	if rest, ok := strings.CutPrefix(s, tokenPrefix); ok && len(rest) >= 64 && caHashPattern.MatchString(rest[:64]) {
 		return fmt.Sprintf("%q", s[:11]+"...")
 	}
 	return "(hidden)"
