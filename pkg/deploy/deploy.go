@@ -62,7 +62,7 @@ func (d *Deploy) Name() string { return "deploy" }
 // k3sOnly reports the add-ons k3s deploys that regente does not carry
 // (yet): config files written for k3s disable them, and must start
 // regente unchanged.
-func k3sOnly(name string) bool { return name == "traefik" || name == "runtimes" }
+func k3sOnly(name string) bool { return name == "traefik" }
 
 // Init checks --disable against the add-ons there are.
 func (d *Deploy) Init(ctx context.Context) error {

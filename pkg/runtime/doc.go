@@ -4,8 +4,10 @@
 // second long-lived process), with a generated
 // config (CRI plugin, runc from the embedded payload, overlayfs or the
 // native snapshotter, registries from --private-registry rendered by
-// pkg/registries into a certs.d under the data dir) and its socket under
-// /run/regente/containerd.
+// pkg/registries into a certs.d under the data dir, a handler for each
+// NVIDIA, crun or gVisor runtime found on the host), rendered from the
+// user's config-v3.toml.tmpl or config.toml.tmpl beside it when there is
+// one, and its socket under <run-dir>/containerd.
 //
 // It must not import images or configure networking: those belong to the
 // images and network components.

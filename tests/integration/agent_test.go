@@ -102,6 +102,7 @@ func TestAgent(t *testing.T) {
 		"busybox.tar": busyboxImage(t, image),
 		"corrupt.tar": []byte("this is not an image archive"),
 	})
+	runtimesLog := prepareRuntimes(t, s)
 	s.start()
 	s.waitNodeReady(t)
 
@@ -186,6 +187,7 @@ spec:
 	})
 
 	testWorkloads(t, s, image)
+	testRuntimes(t, s, image, runtimesLog)
 
 	t.Run("restart keeps the container running", func(t *testing.T) {
 		before := markerPID(t)
