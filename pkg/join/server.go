@@ -54,6 +54,8 @@ type Server struct {
 	// rotating serializes rotations, so that two at once cannot both
 	// replace the same secret.
 	rotating sync.Mutex
+	// refusals slows token guessing through the endpoints.
+	refusals *refusals
 	once     sync.Once
 	client   kubernetes.Interface
 	signer   *certs.Signer
@@ -68,7 +70,7 @@ type Rotator func(ctx context.Context, oldSecret, newSecret string) (string, err
 // NewServer returns the endpoints; they connect to the API lazily, at the
 // first join, since they are served by the API server they talk to.
 func NewServer(cfg ServerConfig) *Server {
-	return &Server{cfg: cfg}
+	return &Server{cfg: cfg, refusals: newRefusals()}
 }
 
 // SetSecrets sets the secret of server:<secret> tokens and that of
@@ -105,9 +107,9 @@ func (s *Server) SetRotator(r Rotator) {
 func (s *Server) Handlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		PathCACerts:   http.HandlerFunc(s.caCerts),
-		PathJoin:      http.HandlerFunc(s.join),
-		PathBootstrap: http.HandlerFunc(s.bootstrap),
-		PathRotate:    http.HandlerFunc(s.rotate),
+		PathJoin:      s.limitRefusals(http.HandlerFunc(s.join)),
+		PathBootstrap: s.limitRefusals(http.HandlerFunc(s.bootstrap)),
+		PathRotate:    s.limitRefusals(http.HandlerFunc(s.rotate)),
 	}
 }
 

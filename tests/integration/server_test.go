@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // TestServer runs one server through the whole user story of the issue:
@@ -123,6 +125,30 @@ spec: {size: 3}
 			if code := s.rawGet(p, ""); code != 200 {
 				t.Errorf("anonymous GET %s: HTTP %d, want 200", p, code)
 			}
+		}
+	})
+
+	t.Run("repeated wrong tokens are rate-limited and logged", func(t *testing.T) {
+		cfg := rest.AnonymousClientConfig(s.restConfig())
+		transport, err := rest.TransportFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+		var codes []int
+		for range 12 {
+			resp, err := client.Post(cfg.Host+"/v1-regente/join", "application/json", strings.NewReader(`{"token":"server:guess","nodeName":"n1"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			codes = append(codes, resp.StatusCode)
+		}
+		if codes[0] != 401 || codes[9] != 401 || codes[10] != 429 || codes[11] != 429 {
+			t.Errorf("statuses of 12 wrong tokens: %v, want 401 ten times, then 429", codes)
+		}
+		if !strings.Contains(s.log.String(), "Too many refused tokens from one address") {
+			t.Errorf("the lockout is not logged:\n%s", tail(s.log.String()))
 		}
 	})
 
