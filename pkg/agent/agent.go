@@ -59,6 +59,8 @@ type Config struct {
 	// DisableNetworkPolicy leaves NetworkPolicy unenforced (another
 	// implementation, or none).
 	DisableNetworkPolicy bool
+	// DisableKubeProxy runs no kube-proxy: the CNI implements Services.
+	DisableKubeProxy bool
 	// PrivateRegistry is --private-registry, the registries.yaml file.
 	PrivateRegistry string
 }
@@ -148,7 +150,7 @@ func Components(cfg Config) []component.Component {
 			IPAMDir:     dirs.IPAMDir,
 			NFTables:    kubeProxy.NFTables,
 		}),
-		kubeProxy,
+		component.Unless(cfg.DisableKubeProxy, kubeProxy, "--disable-kube-proxy: Services work only through a CNI that implements them"),
 		networkPolicy(cfg, flannelKubeconfig),
 		component.Func("announce-node", func(ctx context.Context) error {
 			go announceReady(ctx, kubeletKubeconfig, cfg)

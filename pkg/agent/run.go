@@ -98,6 +98,7 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		Labels:               cfg.NodeLabels,
 		Taints:               cfg.NodeTaints,
 		DisableNetworkPolicy: joined.Cluster.DisableNetworkPolicy,
+		DisableKubeProxy:     joined.Cluster.DisableKubeProxy,
 		PrivateRegistry:      cfg.PrivateRegistry,
 	})
 	components = append(components, &sdnotify.Ready{What: "regente agent"})

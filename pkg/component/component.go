@@ -1,6 +1,10 @@
 package component
 
-import "context"
+import (
+	"context"
+
+	"k8s.io/klog/v2"
+)
 
 // Component is one long-running part of a regente process.
 type Component interface {
@@ -43,3 +47,16 @@ func (f funcComponent) Name() string                    { return f.name }
 func (f funcComponent) Init(context.Context) error      { return nil }
 func (f funcComponent) Start(ctx context.Context) error { return f.start(ctx) }
 func (f funcComponent) Stop(context.Context) error      { return nil }
+
+// Unless is c, or, when off is set, a step in its place that says c is
+// off and why: a component the user turned off keeps its place in the
+// wiring list, and the log shows it.
+func Unless(off bool, c Component, why string) Component {
+	if !off {
+		return c
+	}
+	return Func(c.Name()+"-disabled", func(ctx context.Context) error {
+		klog.FromContext(ctx).Info(c.Name()+" is disabled", "component", c.Name(), "reason", why)
+		return nil
+	})
+}

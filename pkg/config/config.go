@@ -58,6 +58,10 @@ type Server struct {
 	DisableAgent              bool     // --disable-agent
 	DisableHelmController     bool     // --disable-helm-controller
 	DisableNetworkPolicy      bool     // --disable-network-policy
+	DisableKubeProxy          bool     // --disable-kube-proxy: on every node (agents follow the server)
+	DisableScheduler          bool     // --disable-scheduler
+	DisableControllerManager  bool     // --disable-controller-manager
+	DisableCloudController    bool     // --disable-cloud-controller
 	SecretsEncryption         bool     // --secrets-encryption: encrypt Secrets from the first start
 	SecretsEncryptionProvider string   // --secrets-encryption-provider: aescbc or secretbox
 	ClusterReset              bool     // --cluster-reset
@@ -144,6 +148,10 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.DisableAgent, "disable-agent", s.DisableAgent, "Run only the control plane, without a kubelet on this node")
 	fs.BoolVar(&s.DisableHelmController, "disable-helm-controller", s.DisableHelmController, "Do not install HelmChart resources (helm.cattle.io/v1)")
 	fs.BoolVar(&s.DisableNetworkPolicy, "disable-network-policy", s.DisableNetworkPolicy, "Do not enforce NetworkPolicy on any node (agents follow the server)")
+	fs.BoolVar(&s.DisableKubeProxy, "disable-kube-proxy", s.DisableKubeProxy, "Run no kube-proxy on any node, for a CNI that implements Services itself (agents follow the server)")
+	fs.BoolVar(&s.DisableScheduler, "disable-scheduler", s.DisableScheduler, "Run no kube-scheduler in this server (another server's, or your own, schedules pods)")
+	fs.BoolVar(&s.DisableControllerManager, "disable-controller-manager", s.DisableControllerManager, "Run no kube-controller-manager in this server (another server's, or your own, runs it)")
+	fs.BoolVar(&s.DisableCloudController, "disable-cloud-controller", s.DisableCloudController, "Run no cloud node controller: nodes keep the node.cloudprovider.kubernetes.io/uninitialized taint until your own cloud controller manager removes it")
 	fs.BoolVar(&s.SecretsEncryption, "secrets-encryption", s.SecretsEncryption, "Encrypt Secrets at rest from the first start (later: regente secrets-encrypt enable)")
 	fs.StringVar(&s.SecretsEncryptionProvider, "secrets-encryption-provider", s.SecretsEncryptionProvider, "The key kind --secrets-encryption creates: aescbc or secretbox")
 	fs.BoolVar(&s.ClusterReset, "cluster-reset", s.ClusterReset, "With --cluster-reset-restore-path: restore the datastore from a snapshot, keep the old one aside, and exit")

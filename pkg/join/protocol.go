@@ -44,6 +44,8 @@ type Cluster struct {
 	FlannelBackend string `json:"flannelBackend"`
 	// DisableNetworkPolicy is the server's --disable-network-policy.
 	DisableNetworkPolicy bool `json:"disableNetworkPolicy"`
+	// DisableKubeProxy is the server's --disable-kube-proxy.
+	DisableKubeProxy bool `json:"disableKubeProxy"`
 }
 
 // RotateRequest is what `regente token rotate` posts to PathRotate.

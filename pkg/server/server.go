@@ -84,6 +84,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ClusterDomain:        cfg.ClusterDomain,
 			FlannelBackend:       cfg.FlannelBackend,
 			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
+			DisableKubeProxy:     cfg.DisableKubeProxy,
 		},
 	})
 	// Every component's Init (upstream flag parsing among them) runs before
@@ -123,21 +124,22 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}),
 		clusterRoles(creds.admin),
 		join.NewPasswordCleanup(creds.admin, ds.onNodeDeleted...),
-		cloudprovider.NewController(creds.admin),
+		component.Unless(cfg.DisableCloudController, cloudprovider.NewController(creds.admin),
+			"--disable-cloud-controller: nodes stay tainted node.cloudprovider.kubernetes.io/uninitialized until your cloud controller manager initializes them"),
 		announce(cfg),
-		controllermanager.New(controllermanager.Config{
+		component.Unless(cfg.DisableControllerManager, controllermanager.New(controllermanager.Config{
 			Kubeconfig:  creds.controllerManager,
 			ClusterCIDR: cfg.ClusterCIDR,
 			ServiceCIDR: cfg.ServiceCIDR,
 			PKI:         pki,
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
-		}),
-		scheduler.New(scheduler.Config{
+		}), "--disable-controller-manager"),
+		component.Unless(cfg.DisableScheduler, scheduler.New(scheduler.Config{
 			Kubeconfig:  creds.scheduler,
 			LeaderElect: cfg.SharedDatastore(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
-		}),
+		}), "--disable-scheduler"),
 	)
 	if ds.snapshot != nil && !cfg.DisableSnapshots {
 		components = append(components, &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
@@ -170,6 +172,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Labels:               cfg.NodeLabels,
 			Taints:               cfg.NodeTaints,
 			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
+			DisableKubeProxy:     cfg.DisableKubeProxy,
 			PrivateRegistry:      cfg.PrivateRegistry,
 		})...)
 	}
