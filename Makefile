@@ -1,5 +1,5 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build payload release test test-unit test-integration conformance conformance-smoke bench clean
+.PHONY: all build payload release test test-unit test-integration fuzz conformance conformance-smoke bench clean
 
 all: build
 
@@ -22,6 +22,10 @@ test-unit:
 
 test-integration: build
 	hack/test.sh integration
+
+# Every fuzz target for FUZZTIME (1m) each; make test runs the short form.
+fuzz:
+	hack/fuzz.sh
 
 bench: build
 	hack/bench.sh

@@ -38,6 +38,8 @@ if [[ $what == all || $what == unit ]]; then
   go vet -tags="${GO_TAGS},integration" ./tests/...
   echo "== unit tests (go test -short ./...)"
   go test -short -count=1 ./...
+  echo "== fuzzing, short form (hack/fuzz.sh short)"
+  hack/fuzz.sh short
 fi
 # The kubelet's eviction thresholds are a share of the disk: a run that
 # fails with pods "Evicted" shows here how much was free.
