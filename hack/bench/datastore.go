@@ -133,7 +133,11 @@ func benchSingleServer(bin string, writes time.Duration, extra []string, snapsho
 	s.stop()
 	fresh := filepath.Join(s.dir, "restored")
 	begin = time.Now()
-	args := append([]string{"server", "--config", "", "--data-dir", fresh, "--cluster-reset", "--cluster-reset-restore-path", file}, extra...)
+	token, err := os.ReadFile(datadir.New(dataDir, "").Server.TokenFile)
+	if err != nil {
+		return r, err
+	}
+	args := append([]string{"server", "--config", "", "--data-dir", fresh, "--cluster-reset", "--cluster-reset-restore-path", file, "--token", strings.TrimSpace(string(token))}, extra...)
 	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 		return r, fmt.Errorf("restore: %v: %s", err, out)
 	}

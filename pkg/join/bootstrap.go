@@ -15,18 +15,13 @@ import (
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/atomicfile"
+	"regente.io/regente/pkg/certs"
 )
 
 // PathBootstrap is where another server, holding the server token, fetches
 // the cluster's CAs and keys, so that every server issues and trusts the
 // same certificates and service account tokens.
 const PathBootstrap = "/v1-regente/bootstrap"
-
-// bootstrapFiles are the files of the TLS dir every server shares.
-var bootstrapFiles = []string{
-	"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
-	"request-header-ca.crt", "request-header-ca.key", "etcd-ca.crt", "etcd-ca.key", "service.key",
-}
 
 // BootstrapRequest is what a joining server posts to PathBootstrap.
 type BootstrapRequest struct {
@@ -78,14 +73,11 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 	if t.Kind != KindServer || !equal(t.Secret, server) {
 		return nil, refuse(http.StatusUnauthorized, "only the server token (K10<hash>::server:<secret>, in <data-dir>/server/token) lets a server join: agent and bootstrap tokens do not carry the cluster's keys")
 	}
-	resp := &BootstrapResponse{Files: map[string][]byte{}}
-	for _, name := range bootstrapFiles {
-		b, err := os.ReadFile(filepath.Join(s.cfg.CADir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		resp.Files[name] = b
+	files, err := certs.ReadShared(s.cfg.CADir)
+	if err != nil {
+		return nil, err
 	}
+	resp := &BootstrapResponse{Files: files}
 	if s.cfg.EncryptionConfig != "" {
 		b, err := os.ReadFile(s.cfg.EncryptionConfig)
 		if err != nil {
@@ -129,17 +121,9 @@ func FetchBootstrap(ctx context.Context, serverURL string, token Token, tlsDir, 
 	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 		return err
 	}
-	var files []atomicfile.File
-	for _, name := range bootstrapFiles {
-		data, ok := resp.Files[name]
-		if !ok {
-			return fmt.Errorf("join %s as a server: the server sent no %s", serverURL, name)
-		}
-		mode := os.FileMode(0o644)
-		if filepath.Ext(name) == ".key" {
-			mode = 0o600
-		}
-		files = append(files, atomicfile.File{Path: filepath.Join(tlsDir, name), Data: data, Mode: mode})
+	files, err := certs.SharedWrites(tlsDir, resp.Files, "the answer of "+serverURL)
+	if err != nil {
+		return fmt.Errorf("join %s as a server: %w", serverURL, err)
 	}
 	if len(resp.EncryptionConfig) > 0 {
 		if err := os.MkdirAll(filepath.Dir(encryptionConfig), 0o700); err != nil {

@@ -150,3 +150,15 @@ func redact(s string) string {
 	}
 	return "(hidden)"
 }
+
+// ServerSecret is the secret of the server token in tokenFile.
+func ServerSecret(tokenFile string) (string, error) {
+	t, err := LoadToken("", tokenFile)
+	if err != nil {
+		return "", err
+	}
+	if t.Kind != KindServer {
+		return "", fmt.Errorf("%s holds a %s token, not the server token", tokenFile, t.Kind)
+	}
+	return t.Secret, nil
+}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/apiserver"
+	"regente.io/regente/pkg/atomicfile"
 	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/component"
 	"regente.io/regente/pkg/config"
@@ -15,6 +16,7 @@ import (
 	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/join"
+	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/snapshot"
 )
 
@@ -47,7 +49,9 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 		w := datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
 		if cfg.DatastoreEndpoint == "" {
 			w.snapshot = func(_ context.Context, dir, name string) (*snapshot.Info, error) {
-				return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, dirs.Run.DatastoreDir), dir, name)
+				return snapshot.Sealed(snapshotKeys(paths), dir, func() (*snapshot.Info, error) {
+					return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, dirs.Run.DatastoreDir), dir, name)
+				})
 			}
 		}
 		return w
@@ -73,7 +77,9 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 			if err != nil {
 				return nil, err
 			}
-			return snapshot.SaveEtcd(ctx, clientCfg, dir, name)
+			return snapshot.Sealed(snapshotKeys(paths), dir, func() (*snapshot.Info, error) {
+				return snapshot.SaveEtcd(ctx, clientCfg, dir, name)
+			})
 		},
 	}
 	if cfg.ClusterInit {
@@ -82,6 +88,49 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 		}))
 	}
 	return w
+}
+
+// snapshotKeys are what this server's snapshots seal: its CAs and keys,
+// under the secret of its server token.
+func snapshotKeys(paths datadir.ServerPaths) snapshot.Keys {
+	return snapshot.Keys{TLSDir: paths.TLSDir, EncryptionConfig: secretsencrypt.Path(paths.CredDir),
+		Secret: func() (string, error) { return join.ServerSecret(paths.TokenFile) }}
+}
+
+// restoreKeys writes the CAs and keys a snapshot carries into a data dir
+// that has none (a fresh machine), opened with --token, else with the
+// token the data dir already has, and keeps that token for the next start.
+func restoreKeys(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
+	var secret string
+	given, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	if err != nil {
+		return err
+	}
+	if given == "" {
+		given, _ = config.ReadToken("", paths.TokenFile)
+	}
+	if given != "" {
+		t, err := join.ParseToken(given)
+		if err != nil {
+			return fmt.Errorf("--token: %w", err)
+		}
+		secret = t.Secret
+	}
+	restored, err := snapshot.RestoreBootstrap(cfg.ClusterResetRestorePath, paths.TLSDir, secretsencrypt.Path(paths.CredDir), secret)
+	if err != nil || !restored {
+		return err
+	}
+	hashes, err := certs.TrustedCAHashes(paths.TLSDir)
+	if err != nil {
+		return err
+	}
+	token := join.Token{CAHash: hashes[0], Kind: join.KindServer, Secret: secret}.String()
+	if err := atomicfile.Write(atomicfile.File{Path: paths.TokenFile, Data: []byte(token + "\n"), Mode: 0o600}); err != nil {
+		return fmt.Errorf("write the join token: %w", err)
+	}
+	klog.FromContext(ctx).Info("Restored the cluster's CAs and keys from the snapshot: certificates, service account tokens and the join token stay valid",
+		"snapshot", cfg.ClusterResetRestorePath, "tls", paths.TLSDir)
+	return nil
 }
 
 // joinedMembers asks --server for its etcd members; nil without --server.

@@ -309,7 +309,11 @@ func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, 
 	defer lock.Stop(ctx)
 	logger := klog.FromContext(ctx)
 	if cfg.EmbeddedEtcd() {
-		return resetEtcd(ctx, cfg, paths, nodeName, nodeIP, etcdArgs)
+		if err := resetEtcd(ctx, cfg, paths, nodeName, nodeIP, etcdArgs); err != nil || cfg.ClusterResetRestorePath == "" {
+			return err
+		}
+		// Once the snapshot is checked and restored: the CAs it carries.
+		return restoreKeys(ctx, cfg, paths)
 	}
 	if cfg.ClusterResetRestorePath == "" {
 		return fmt.Errorf("--cluster-reset on SQLite has no cluster membership to reset: give --cluster-reset-restore-path <snapshot> to restore one (see regente etcd-snapshot ls)")
@@ -326,6 +330,9 @@ func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, 
 	}
 	if aside != "" {
 		logger.Info("The datastore it replaced is kept", "dir", aside)
+	}
+	if err := restoreKeys(ctx, cfg, paths); err != nil {
+		return err
 	}
 	logger.Info("Restored the datastore from the snapshot; start regente again without --cluster-reset", "snapshot", cfg.ClusterResetRestorePath, "datastore", paths.SQLiteFile)
 	return nil

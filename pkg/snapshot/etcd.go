@@ -12,6 +12,8 @@ import (
 	clientsnapshot "go.etcd.io/etcd/client/v3/snapshot"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"regente.io/regente/pkg/atomicfile"
 )
 
 // Kinds of snapshot, as the sidecar records them.
@@ -100,6 +102,18 @@ func readInfo(file string) (*Info, error) {
 	return &info, nil
 }
 
+// writeInfo writes a snapshot's sidecar.
+func writeInfo(file string, info *Info) error {
+	sidecar, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(atomicfile.File{Path: file + ".json", Data: append(sidecar, '\n'), Mode: 0o600}); err != nil {
+		return fmt.Errorf("write the snapshot's checksum file: %w", err)
+	}
+	return nil
+}
+
 // checkKind refuses a snapshot of another kind of datastore than want,
 // before its content is checked as one.
 func checkKind(file, want, advice string) error {
@@ -140,10 +154,9 @@ func finish(tmp, out, name, kind string) (*Info, error) {
 		return nil, err
 	}
 	info.Kind = kind
-	sidecar, _ := json.MarshalIndent(info, "", "  ")
-	if err := os.WriteFile(out+".json", append(sidecar, '\n'), 0o600); err != nil {
+	if err := writeInfo(out, info); err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("write the snapshot's checksum: %w", err)
+		return nil, err
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return nil, fmt.Errorf("finish the snapshot: %w", err)

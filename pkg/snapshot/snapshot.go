@@ -25,6 +25,9 @@ type Info struct {
 	Size    int64     `json:"size"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
+	// Bootstrap holds the cluster's CAs and keys, sealed with the server
+	// token (SealBootstrap); it is not covered by the checksum.
+	Bootstrap json.RawMessage `json:"bootstrap,omitempty"`
 }
 
 const sqliteHeader = "SQLite format 3\x00"

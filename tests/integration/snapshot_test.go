@@ -107,12 +107,39 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 		}
 	}
 
-	// Restore into a fresh data dir, then start from it.
-	if out, err := exec.Command(bin, append(fresh.args, "--cluster-reset", "--cluster-reset-restore-path", snap)...).CombinedOutput(); err != nil ||
-		!strings.Contains(string(out), "start regente again without --cluster-reset") {
+	// A fresh machine needs the server token to open the CAs the
+	// snapshot carries.
+	token := strings.TrimSpace(string(mustRead(t, filepath.Join(s.dataDir, "server", "token"))))
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, "give that token with --token"},
+		{[]string{"--token", "wrong-secret"}, "the token does not open"},
+	} {
+		other := newServer(t, bin, args...)
+		out, err := exec.Command(bin, append(append(other.args, "--cluster-reset", "--cluster-reset-restore-path", snap), tc.extra...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("restore on a fresh machine with %v: want a refusal saying %q, got %v:\n%s", tc.extra, tc.want, err, out)
+		}
+	}
+
+	// Restore into a fresh data dir with the token, then start from it:
+	// the cluster keeps its CAs, so the old admin credentials and the
+	// join token still work.
+	if out, err := exec.Command(bin, append(fresh.args, "--cluster-reset", "--cluster-reset-restore-path", snap, "--token", token)...).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "start regente again without --cluster-reset") || !strings.Contains(string(out), "Restored the cluster's CAs and keys") {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
 	fresh.start()
+	if got := strings.TrimSpace(string(mustRead(t, filepath.Join(fresh.dataDir, "server", "token")))); got != token {
+		t.Errorf("the restored server's token is %q, want the snapshot's cluster's %q", got, token)
+	}
+	oldAdmin := filepath.Join(t.TempDir(), "old-admin.yaml")
+	os.WriteFile(oldAdmin, []byte(strings.ReplaceAll(string(mustRead(t, s.kubeconfig)), fmt.Sprintf(":%d", s.port), fmt.Sprintf(":%d", fresh.port))), 0o600)
+	if out, err := exec.Command(bin, "kubectl", "--kubeconfig", oldAdmin, "get", "configmap", "cm-0", "-o", "name").CombinedOutput(); err != nil {
+		t.Errorf("the old cluster's admin credentials do not work on the restored one: %v\n%s", err, out)
+	}
 	list, err := fresh.client().CoreV1().ConfigMaps("default").List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

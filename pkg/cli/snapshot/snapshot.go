@@ -22,6 +22,8 @@ import (
 	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/datastore"
 	"regente.io/regente/pkg/etcd"
+	"regente.io/regente/pkg/join"
+	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/snapshot"
 )
 
@@ -40,6 +42,8 @@ Flags:
 // --datastore-in-memory.
 func save(layout datadir.Layout, dir, name string) (*snapshot.Info, error) {
 	paths := layout.Server
+	keys := snapshot.Keys{TLSDir: paths.TLSDir, EncryptionConfig: secretsencrypt.Path(paths.CredDir),
+		Secret: func() (string, error) { return join.ServerSecret(paths.TokenFile) }}
 	if etcd.HasData(paths.EtcdDir) {
 		cfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
 		if err != nil {
@@ -47,12 +51,14 @@ func save(layout datadir.Layout, dir, name string) (*snapshot.Info, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		return snapshot.SaveEtcd(ctx, cfg, dir, name)
+		return snapshot.Sealed(keys, dir, func() (*snapshot.Info, error) { return snapshot.SaveEtcd(ctx, cfg, dir, name) })
 	}
 	if _, err := os.Stat(paths.SQLiteFile); err != nil {
 		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", paths.SQLiteFile, err)
 	}
-	return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, layout.Run.DatastoreDir), dir, name)
+	return snapshot.Sealed(keys, dir, func() (*snapshot.Info, error) {
+		return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, layout.Run.DatastoreDir), dir, name)
+	})
 }
 
 // Run runs `regente etcd-snapshot args...`.
