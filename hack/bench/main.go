@@ -348,6 +348,15 @@ func (s *instance) createRows(writes time.Duration) ([]row, error) {
 // benchCreates measures creates alone on a control plane on SQLite, once
 // its controllers have settled.
 func benchCreates(bin string, writes time.Duration) ([]row, error) {
+	return onControlPlane(bin, func(s *instance) ([]row, error) {
+		time.Sleep(20 * time.Second)
+		return s.createRows(writes)
+	})
+}
+
+// onControlPlane runs measure on a control plane on SQLite, started on a
+// fresh data dir and removed afterwards.
+func onControlPlane(bin string, measure func(*instance) ([]row, error)) ([]row, error) {
 	s, err := newInstance(bin)
 	if err != nil {
 		return nil, err
@@ -357,8 +366,7 @@ func benchCreates(bin string, writes time.Duration) ([]row, error) {
 		return nil, err
 	}
 	defer s.stop()
-	time.Sleep(20 * time.Second)
-	return s.createRows(writes)
+	return measure(s)
 }
 
 func (s *instance) createLoad(concurrency int, d time.Duration) (int, time.Duration, time.Duration, error) {

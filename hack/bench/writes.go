@@ -37,16 +37,9 @@ func benchIdleWrites(bin string, warmup, window time.Duration, agent bool) ([]ro
 }
 
 func idleWritesControlPlane(bin string, warmup, window time.Duration) ([]row, error) {
-	s, err := newInstance(bin)
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(s.dir)
-	if _, err := s.start(); err != nil {
-		return nil, err
-	}
-	defer s.stop()
-	return measureIdleWrites(s, "server --disable-agent", "≤ 5 MiB/hour", warmup, window)
+	return onControlPlane(bin, func(s *instance) ([]row, error) {
+		return measureIdleWrites(s, "server --disable-agent", "≤ 5 MiB/hour", warmup, window)
+	})
 }
 
 // idleWritesNode measures a single node; inMemory adds
