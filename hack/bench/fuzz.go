@@ -23,29 +23,31 @@ func benchFuzz(fuzzTime string) ([]row, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
 	var rows []row
-	var target, execs string
-	finish := func(result string) {
+	var target, execs, result string
+	finish := func() {
 		if target != "" {
 			rows = append(rows, row{"fuzz " + target + " for " + fuzzTime, execs + " executions: " + result, "no crash"})
 		}
-		target, execs = "", "0"
+		target, execs, result = "", "0", "did not finish"
 	}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "== fuzz "):
-			finish("did not finish")
+			finish()
 			target = strings.Fields(line)[2]
 		case fuzzProgress.MatchString(line):
 			execs = fuzzProgress.FindStringSubmatch(line)[1]
 		case strings.HasPrefix(line, "ok "):
-			finish("no crash")
+			result = "no crash"
+		case strings.Contains(line, "stopped at the deadline"):
+			result = "no crash (Go's coordinator stopped it at the deadline, go.dev/issue/75804)"
 		case strings.HasPrefix(line, "--- FAIL") || strings.HasPrefix(line, "FAIL"):
-			finish("FAILED (see the input written to the package's testdata/fuzz)")
+			result = "FAILED (see the input written to the package's testdata/fuzz)"
 		}
 	}
-	finish("did not finish")
+	finish()
 	if runErr != nil {
 		fmt.Fprint(os.Stderr, out.String())
 		return rows, fmt.Errorf("hack/fuzz.sh: %w", runErr)
