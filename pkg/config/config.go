@@ -70,6 +70,7 @@ type Server struct {
 	SnapshotRetention         int      // --etcd-snapshot-retention
 	SnapshotScheduleCron      string   // --etcd-snapshot-schedule-cron
 	DisableSnapshots          bool     // --etcd-disable-snapshots
+	S3                        S3       // --etcd-s3*
 	Debug                     bool     // --debug
 
 	notes []string // what loading skipped, for the log
@@ -104,6 +105,7 @@ func NewServer() *Server {
 		SnapshotRetention:     5,
 		DatastoreSaveInterval: time.Hour,
 		SnapshotScheduleCron:  "0 */12 * * *",
+		S3:                    NewS3(),
 		Node:                  Node{PrivateRegistry: DefaultPrivateRegistry},
 		// aescbc is what k3s writes and what upstream documents first.
 		SecretsEncryptionProvider: "aescbc",
@@ -160,6 +162,7 @@ func (s *Server) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&s.SnapshotRetention, "etcd-snapshot-retention", s.SnapshotRetention, "Number of scheduled snapshots to keep")
 	fs.StringVar(&s.SnapshotScheduleCron, "etcd-snapshot-schedule-cron", s.SnapshotScheduleCron, "When to take scheduled snapshots, in cron syntax")
 	fs.BoolVar(&s.DisableSnapshots, "etcd-disable-snapshots", s.DisableSnapshots, "Take no scheduled snapshots")
+	s.S3.AddFlags(fs, false)
 	fs.BoolVar(&s.Debug, "debug", s.Debug, "Log at debug level")
 	s.Node.addFlags(fs)
 }

@@ -321,9 +321,14 @@ func envName(flag string) string {
 // envAlias is the second name a flag's variable answers to where k3s's
 // name differs from its flag's (K3S_URL for --server, K3S_KUBECONFIG_MODE
 // for --write-kubeconfig-mode, ...): k3s's name with our prefix, so a k3s
-// user's environment file works once the prefix changes.
+// user's environment file works once the prefix changes. The S3 keys
+// answer to AWS's own variables, as in k3s.
 func envAlias(flag string) string {
 	switch flag {
+	case "etcd-s3-access-key":
+		return "AWS_ACCESS_KEY_ID"
+	case "etcd-s3-secret-key":
+		return "AWS_SECRET_ACCESS_KEY"
 	case "server":
 		return "REGENTE_URL"
 	case "write-kubeconfig":

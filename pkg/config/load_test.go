@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -499,5 +500,28 @@ func TestLoadServerEnvAliases(t *testing.T) {
 	s, err = LoadServer([]string{"--config", ""}, mapEnv(map[string]string{"REGENTE_WRITE_KUBECONFIG": "/a", "REGENTE_KUBECONFIG_OUTPUT": "/b"}))
 	if err != nil || s.WriteKubeconfig != "/a" {
 		t.Errorf("got %q, %v; want /a", s.WriteKubeconfig, err)
+	}
+}
+
+// The S3 options come from the config file, REGENTE_* or AWS's own
+// variables, as in k3s; --etcd-s3 without a bucket is refused.
+func TestLoadServerS3(t *testing.T) {
+	s, _, err := load(t, map[string]string{"config.yaml": "etcd-s3: true\netcd-s3-bucket: snaps\netcd-s3-folder: a/b\netcd-s3-timeout: 30s\n"},
+		map[string]string{"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (S3{Enabled: true, Endpoint: "s3.amazonaws.com", Region: "us-east-1", Bucket: "snaps", Folder: "a/b",
+		Timeout: 30 * time.Second, AccessKey: "ak", SecretKey: "sk"}); !reflect.DeepEqual(s.S3, want) {
+		t.Errorf("got %+v, want %+v", s.S3, want)
+	}
+	s, _, err = load(t, nil, nil, []string{"--config", "", "--etcd-s3", "--etcd-s3-endpoint", "http://minio:9000", "--etcd-s3-access-key", "ak"})
+	if err == nil {
+		err = s.Validate()
+	}
+	for _, want := range []string{"needs --etcd-s3-bucket", "without a scheme", "go together"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error saying %q, got %v", want, err)
+		}
 	}
 }

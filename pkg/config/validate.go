@@ -166,7 +166,7 @@ func (s *Server) Validate() error {
 		"kube-scheduler-arg":          s.KubeSchedulerArgs,
 		"kubelet-arg":                 s.KubeletArgs,
 		"kube-proxy-arg":              s.KubeProxyArgs,
-	}))
+	}), s.S3.Validate())
 	return errors.Join(errs...)
 }
 

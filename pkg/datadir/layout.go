@@ -24,23 +24,24 @@ type Layout struct {
 
 // ServerPaths is the server half, <data-dir>/server.
 type ServerPaths struct {
-	ServerDir    string // <data-dir>/server
-	ConfigDir    string // <data-dir>/server/etc: generated component configs
-	DBDir        string // <data-dir>/server/db
-	SQLiteFile   string // <data-dir>/server/db/state.db
-	TLSDir       string // <data-dir>/server/tls
-	CredDir      string // <data-dir>/server/cred: component kubeconfigs
-	ManifestsDir string // <data-dir>/server/manifests
-	StaticDir    string // <data-dir>/server/static: charts HelmCharts name
-	HelmDir      string // <data-dir>/server/helm: the Helm chart cache
-	KineSocket   string // <data-dir>/server/kine.sock
-	EtcdDir      string // <data-dir>/server/db/etcd: the embedded etcd member's data
-	LockFile     string // <data-dir>/server/regente.lock
-	SnapshotDir  string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
-	TokenFile    string // <data-dir>/server/token: K10<CA hash>::server:<secret>
-	NodeToken    string // <data-dir>/server/node-token: a link to token, where k3s users look
-	AgentToken   string // <data-dir>/server/agent-token, with --agent-token
-	RevokedFile  string // <data-dir>/server/token-revoked: hashes of rotated-out server secrets
+	ServerDir       string // <data-dir>/server
+	ConfigDir       string // <data-dir>/server/etc: generated component configs
+	DBDir           string // <data-dir>/server/db
+	SQLiteFile      string // <data-dir>/server/db/state.db
+	TLSDir          string // <data-dir>/server/tls
+	CredDir         string // <data-dir>/server/cred: component kubeconfigs
+	AdminKubeconfig string // <data-dir>/server/cred/admin.kubeconfig: what server-side verbs use
+	ManifestsDir    string // <data-dir>/server/manifests
+	StaticDir       string // <data-dir>/server/static: charts HelmCharts name
+	HelmDir         string // <data-dir>/server/helm: the Helm chart cache
+	KineSocket      string // <data-dir>/server/kine.sock
+	EtcdDir         string // <data-dir>/server/db/etcd: the embedded etcd member's data
+	LockFile        string // <data-dir>/server/regente.lock
+	SnapshotDir     string // <data-dir>/server/db/snapshots, unless --etcd-snapshot-dir
+	TokenFile       string // <data-dir>/server/token: K10<CA hash>::server:<secret>
+	NodeToken       string // <data-dir>/server/node-token: a link to token, where k3s users look
+	AgentToken      string // <data-dir>/server/agent-token, with --agent-token
+	RevokedFile     string // <data-dir>/server/token-revoked: hashes of rotated-out server secrets
 }
 
 // AgentPaths is the node half, <data-dir>/agent.
@@ -80,23 +81,24 @@ func New(dataDir, runDir string) Layout {
 		DataDir: dataDir,
 		RunDir:  runDir,
 		Server: ServerPaths{
-			ServerDir:    server,
-			ConfigDir:    filepath.Join(server, "etc"),
-			DBDir:        db,
-			SQLiteFile:   filepath.Join(db, "state.db"),
-			TLSDir:       filepath.Join(server, "tls"),
-			CredDir:      filepath.Join(server, "cred"),
-			ManifestsDir: filepath.Join(server, "manifests"),
-			StaticDir:    filepath.Join(server, "static"),
-			HelmDir:      filepath.Join(server, "helm"),
-			KineSocket:   filepath.Join(server, "kine.sock"),
-			EtcdDir:      filepath.Join(db, "etcd"),
-			LockFile:     filepath.Join(server, "regente.lock"),
-			SnapshotDir:  filepath.Join(db, "snapshots"),
-			TokenFile:    filepath.Join(server, "token"),
-			NodeToken:    filepath.Join(server, "node-token"),
-			AgentToken:   filepath.Join(server, "agent-token"),
-			RevokedFile:  filepath.Join(server, "token-revoked"),
+			ServerDir:       server,
+			ConfigDir:       filepath.Join(server, "etc"),
+			DBDir:           db,
+			SQLiteFile:      filepath.Join(db, "state.db"),
+			TLSDir:          filepath.Join(server, "tls"),
+			CredDir:         filepath.Join(server, "cred"),
+			AdminKubeconfig: filepath.Join(server, "cred", "admin.kubeconfig"),
+			ManifestsDir:    filepath.Join(server, "manifests"),
+			StaticDir:       filepath.Join(server, "static"),
+			HelmDir:         filepath.Join(server, "helm"),
+			KineSocket:      filepath.Join(server, "kine.sock"),
+			EtcdDir:         filepath.Join(db, "etcd"),
+			LockFile:        filepath.Join(server, "regente.lock"),
+			SnapshotDir:     filepath.Join(db, "snapshots"),
+			TokenFile:       filepath.Join(server, "token"),
+			NodeToken:       filepath.Join(server, "node-token"),
+			AgentToken:      filepath.Join(server, "agent-token"),
+			RevokedFile:     filepath.Join(server, "token-revoked"),
 		},
 		Agent: AgentPaths{
 			AgentDir:          agent,

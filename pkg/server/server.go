@@ -35,6 +35,7 @@ import (
 	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/servicelb"
 	"regente.io/regente/pkg/snapshot"
+	"regente.io/regente/pkg/snapshot/s3"
 	"regente.io/regente/pkg/sysimages"
 )
 
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	}
 	pki := certs.Layout(paths.TLSDir)
 	creds := componentKubeconfigs{
-		admin:             filepath.Join(paths.CredDir, "admin.kubeconfig"),
+		admin:             paths.AdminKubeconfig,
 		controllerManager: filepath.Join(paths.CredDir, "controller.kubeconfig"),
 		scheduler:         filepath.Join(paths.CredDir, "scheduler.kubeconfig"),
 	}
@@ -142,8 +143,18 @@ func Run(ctx context.Context, cfg *config.Server) error {
 		}), "--disable-scheduler"),
 	)
 	if ds.snapshot != nil && !cfg.DisableSnapshots {
-		components = append(components, &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
-			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention})
+		sched := &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
+			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention}
+		if cfg.S3.Enabled {
+			sched.Offsite = func(ctx context.Context) (snapshot.Offsite, error) {
+				store, err := s3.Open(ctx, cfg.S3, paths.AdminKubeconfig)
+				if err != nil {
+					return nil, err
+				}
+				return store, nil
+			}
+		}
+		components = append(components, sched)
 	}
 	components = append(components, electedControllers(cfg, paths, creds.admin, nodeName)...)
 	components = append(components, certexpiry.New(certexpiry.Config{
@@ -308,6 +319,15 @@ func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, 
 	}
 	defer lock.Stop(ctx)
 	logger := klog.FromContext(ctx)
+	if cfg.S3.Enabled && cfg.ClusterResetRestorePath != "" {
+		local, err := downloadSnapshot(ctx, cfg, paths.SnapshotDir)
+		if err != nil {
+			return err
+		}
+		withLocal := *cfg
+		withLocal.ClusterResetRestorePath = local
+		cfg = &withLocal
+	}
 	if cfg.EmbeddedEtcd() {
 		if err := resetEtcd(ctx, cfg, paths, nodeName, nodeIP, etcdArgs); err != nil || cfg.ClusterResetRestorePath == "" {
 			return err
@@ -336,6 +356,24 @@ func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, 
 	}
 	logger.Info("Restored the datastore from the snapshot; start regente again without --cluster-reset", "snapshot", cfg.ClusterResetRestorePath, "datastore", paths.SQLiteFile)
 	return nil
+}
+
+// downloadSnapshot fetches --cluster-reset-restore-path, a snapshot name
+// in S3, into dir, unless it names a local file.
+func downloadSnapshot(ctx context.Context, cfg *config.Server, dir string) (string, error) {
+	if _, err := os.Stat(cfg.ClusterResetRestorePath); err == nil {
+		return cfg.ClusterResetRestorePath, nil
+	}
+	if cfg.S3.Bucket == "" {
+		return "", fmt.Errorf("--cluster-reset from S3 needs --etcd-s3-bucket (and the rest of the --etcd-s3* flags): the --etcd-s3-config-secret cannot be read while the cluster is down")
+	}
+	store, err := s3.New(ctx, cfg.S3)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.Base(cfg.ClusterResetRestorePath)
+	klog.FromContext(ctx).Info("Downloading the snapshot", "name", name, "from", store.Where(), "to", dir)
+	return store.Download(ctx, name, dir)
 }
 
 // joinCluster fetches the cluster's CAs and keys from --server before this

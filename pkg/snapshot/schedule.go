@@ -25,6 +25,16 @@ type Schedule struct {
 	NodeName  string
 	Cron      string
 	Retention int
+	// Offsite, when set, opens the off-machine copy (S3) each scheduled
+	// snapshot is uploaded to and pruned in, with the same retention.
+	Offsite func(ctx context.Context) (Offsite, error)
+}
+
+// Offsite is a store of snapshots off the machine.
+type Offsite interface {
+	Upload(ctx context.Context, dir, name string) error
+	Prune(ctx context.Context, prefix string, keep int) ([]string, error)
+	Where() string
 }
 
 var (
@@ -71,7 +81,32 @@ func (s *Schedule) Start(ctx context.Context) error {
 				} else if len(deleted) > 0 {
 					logger.Info("Pruned old snapshots", "deleted", deleted, "kept", s.Retention)
 				}
+				if s.Offsite != nil {
+					s.upload(ctx, name)
+				}
 			}
 		}, nil
 	})
+}
+
+// upload copies the snapshot name off the machine and prunes there; a
+// failure is logged, and the local copy stays.
+func (s *Schedule) upload(ctx context.Context, name string) {
+	logger := klog.FromContext(ctx)
+	store, err := s.Offsite(ctx)
+	if err != nil {
+		logger.Error(err, "Cannot upload the scheduled snapshot; it is kept on disk", "name", name)
+		return
+	}
+	begin := time.Now()
+	if err := store.Upload(ctx, s.Dir, name); err != nil {
+		logger.Error(err, "Cannot upload the scheduled snapshot; it is kept on disk", "name", name)
+		return
+	}
+	logger.Info("Uploaded the scheduled snapshot", "name", name, "to", store.Where(), "took", time.Since(begin).Round(time.Millisecond))
+	if deleted, err := store.Prune(ctx, ScheduledPrefix, s.Retention); err != nil {
+		logger.Error(err, "Cannot prune old snapshots", "in", store.Where())
+	} else if len(deleted) > 0 {
+		logger.Info("Pruned old snapshots", "in", store.Where(), "deleted", deleted, "kept", s.Retention)
+	}
 }

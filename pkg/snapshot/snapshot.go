@@ -137,6 +137,20 @@ func Prune(dir, prefix string, keep int) ([]string, error) {
 		return nil, err
 	}
 	var deleted []string
+	for _, name := range Expired(all, prefix, keep) {
+		if err := Delete(dir, name); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, name)
+	}
+	return deleted, nil
+}
+
+// Expired names the snapshots of all (newest first, as List returns
+// them) that a retention of keep removes: those whose names start with
+// prefix, past the newest keep of them.
+func Expired(all []Info, prefix string, keep int) []string {
+	var names []string
 	kept := 0
 	for _, s := range all {
 		if !strings.HasPrefix(s.Name, prefix) {
@@ -146,12 +160,9 @@ func Prune(dir, prefix string, keep int) ([]string, error) {
 			kept++
 			continue
 		}
-		if err := Delete(dir, s.Name); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, s.Name)
+		names = append(names, s.Name)
 	}
-	return deleted, nil
+	return names
 }
 
 // Verify checks that file is a whole, intact snapshot: its sidecar's

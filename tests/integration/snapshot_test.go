@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,12 +18,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"regente.io/regente/tests/s3server"
 )
 
 // TestSnapshotRestore snapshots a live datastore, SQLite and embedded etcd,
 // under concurrent writes and restores it into a fresh data dir: every
 // write acknowledged before the snapshot began is there. Damaged snapshots
-// and snapshots of the other kind are refused.
+// and snapshots of the other kind are refused. The snapshot also goes to
+// an S3 server on loopback, and the fresh data dir is restored from there.
 func TestSnapshotRestore(t *testing.T) {
 	bin := requirements(t)
 	for _, ds := range []struct {
@@ -68,7 +72,18 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 	})
 	before := acked.Load()
 	snapshots := filepath.Join(s.dataDir, "server", "db", "snapshots")
-	out, err := exec.Command(bin, "etcd-snapshot", "save", "--data-dir", s.dataDir, "--name", "under-load").CombinedOutput()
+	store, err := s3server.Start("AKREGENTETEST", "s3-secret-never-logged", "snapshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	s3Args := []string{"--etcd-s3", "--etcd-s3-endpoint", store.Endpoint, "--etcd-s3-insecure", "--etcd-s3-bucket", "snapshots", "--etcd-s3-folder", t.Name()}
+	s3Keys := []string{"--etcd-s3-access-key", store.AccessKey, "--etcd-s3-secret-key", store.SecretKey}
+	where := "s3://snapshots/" + t.Name()
+	// The save takes its S3 keys from AWS's variables.
+	save := exec.Command(bin, append([]string{"etcd-snapshot", "save", "--data-dir", s.dataDir, "--name", "under-load"}, s3Args...)...)
+	save.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+store.AccessKey, "AWS_SECRET_ACCESS_KEY="+store.SecretKey)
+	out, err := save.CombinedOutput()
 	time.Sleep(time.Second) // writes go on after the snapshot, too
 	stopWriter()
 	wg.Wait()
@@ -76,9 +91,13 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 		t.Fatalf("etcd-snapshot save: %v\n%s", err, out)
 	}
 	t.Logf("%d creates acknowledged before the snapshot, %d in all: %s", before, acked.Load(), strings.TrimSpace(string(out)))
+	if !strings.Contains(string(out), "uploaded under-load to "+where) {
+		t.Errorf("etcd-snapshot save --etcd-s3 did not say it uploaded to %s:\n%s", where, out)
+	}
 	if out, err := exec.Command(bin, "etcd-snapshot", "ls", "--data-dir", s.dataDir).CombinedOutput(); err != nil || !strings.Contains(string(out), "under-load") {
 		t.Errorf("etcd-snapshot ls: %v\n%s", err, out)
 	}
+	testSnapshotS3(t, bin, s, s3Args, s3Keys, where, store)
 	snap := filepath.Join(snapshots, "under-load.db")
 	// One server per host: the controller-manager's and scheduler's ports
 	// are fixed.
@@ -124,12 +143,16 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 		}
 	}
 
-	// Restore into a fresh data dir with the token, then start from it:
-	// the cluster keeps its CAs, so the old admin credentials and the
-	// join token still work.
-	if out, err := exec.Command(bin, append(fresh.args, "--cluster-reset", "--cluster-reset-restore-path", snap, "--token", token)...).CombinedOutput(); err != nil ||
-		!strings.Contains(string(out), "start regente again without --cluster-reset") || !strings.Contains(string(out), "Restored the cluster's CAs and keys") {
-		t.Fatalf("restore: %v\n%s", err, out)
+	// Restore into a fresh data dir straight from S3 with the token, then
+	// start from it: the cluster keeps its CAs, so the old admin
+	// credentials and the join token still work.
+	restore := slices.Concat(fresh.args, []string{"--cluster-reset", "--cluster-reset-restore-path", "under-load", "--token", token}, s3Args, s3Keys)
+	if out, err := exec.Command(bin, restore...).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "start regente again without --cluster-reset") || !strings.Contains(string(out), "Restored the cluster's CAs and keys") ||
+		!strings.Contains(string(out), "Downloading the snapshot") {
+		t.Fatalf("restore from S3: %v\n%s", err, out)
+	} else if strings.Contains(string(out), store.SecretKey) {
+		t.Errorf("the restore logged the S3 secret key:\n%s", out)
 	}
 	fresh.start()
 	if got := strings.TrimSpace(string(mustRead(t, filepath.Join(fresh.dataDir, "server", "token")))); got != token {
@@ -161,5 +184,47 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 	}
 	if aside, _ := filepath.Glob(filepath.Join(s.dataDir, "server", "db", kept)); len(aside) != 1 {
 		t.Errorf("the replaced datastore was not kept aside as %s: %v", kept, aside)
+	}
+}
+
+// testSnapshotS3 lists, prunes and refuses bad credentials against the S3
+// copy of the running server s's snapshots, and reads the S3 settings
+// from a Secret.
+func testSnapshotS3(t *testing.T, bin string, s *server, s3Args, s3Keys []string, where string, store *s3server.Server) {
+	verb := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(append([]string{"etcd-snapshot"}, args...), "--data-dir", s.dataDir)...).CombinedOutput()
+		return string(out), err
+	}
+	// k3s's verb names work too: --s3-access-key.
+	out, err := verb(slices.Concat([]string{"ls"}, s3Args, []string{"--s3-access-key", store.AccessKey, "--s3-secret-key", store.SecretKey})...)
+	if err != nil || !strings.Contains(out, where+"/under-load.db") {
+		t.Errorf("etcd-snapshot ls --etcd-s3 does not list %s/under-load.db: %v\n%s", where, err, out)
+	}
+	out, err = verb(slices.Concat([]string{"save"}, s3Args, s3Keys)...)
+	if err != nil {
+		t.Fatalf("etcd-snapshot save: %v\n%s", err, out)
+	}
+	out, err = verb(slices.Concat([]string{"prune", "--snapshot-retention", "0"}, s3Args, s3Keys)...)
+	if err != nil || !strings.Contains(out, "from "+where) {
+		t.Errorf("etcd-snapshot prune --etcd-s3 removed no on-demand snapshot from S3: %v\n%s", err, out)
+	}
+	if out, _ := verb(slices.Concat([]string{"ls"}, s3Args, s3Keys)...); strings.Contains(out, "on-demand-") || !strings.Contains(out, "under-load") {
+		t.Errorf("after prune: want under-load only:\n%s", out)
+	}
+	out, err = verb(slices.Concat([]string{"ls"}, s3Args, []string{"--etcd-s3-access-key", store.AccessKey, "--etcd-s3-secret-key", "wrong-secret"})...)
+	if err == nil || !strings.Contains(out, "reach the S3 bucket snapshots") || strings.Contains(out, "wrong-secret") {
+		t.Errorf("a wrong S3 secret key: want a refusal naming the bucket and not the key, got %v:\n%s", err, out)
+	}
+	// The settings in a Secret, as k3s's --etcd-s3-config-secret.
+	_, err = s.client().CoreV1().Secrets("kube-system").Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "s3-config"},
+		StringData: map[string]string{"etcd-s3-endpoint": store.Endpoint, "etcd-s3-insecure": "true", "etcd-s3-bucket": "snapshots",
+			"etcd-s3-folder": t.Name(), "etcd-s3-access-key": store.AccessKey, "etcd-s3-secret-key": store.SecretKey},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verb("ls", "--etcd-s3", "--etcd-s3-config-secret", "s3-config"); err != nil || !strings.Contains(out, where+"/under-load.db") {
+		t.Errorf("etcd-snapshot ls with --etcd-s3-config-secret: %v\n%s", err, out)
 	}
 }

@@ -83,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	s := &session{cfg: cfg, out: stdout, ctx: ctx}
 	if datadir.CheckNotLocked(paths.LockFile) != nil {
-		_, client, err := kubeconfig.Client(filepath.Join(credDir, "admin.kubeconfig"))
+		_, client, err := kubeconfig.Client(paths.AdminKubeconfig)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/snapshot"
+	"regente.io/regente/pkg/snapshot/s3"
 )
 
 const usage = `Usage:
@@ -32,7 +33,10 @@ const usage = `Usage:
   regente etcd-snapshot ls                       list snapshots
   regente etcd-snapshot delete <name> ...        delete snapshots
   regente etcd-snapshot prune [--snapshot-retention 5]   keep the newest on-demand snapshots
+With --etcd-s3 (or --s3) and its bucket flags, each verb works on S3 too:
+save uploads, ls lists both, delete and prune remove from both.
 Restore: regente server --cluster-reset --cluster-reset-restore-path <dir>/<name>.db
+  (from S3: the same --etcd-s3* flags and --cluster-reset-restore-path <name>)
 
 Flags:
 %s`
@@ -72,7 +76,9 @@ func Run(args []string, stdout io.Writer) error {
 	host, _ := os.Hostname()
 	name := fs.String("name", "on-demand-"+strings.ToLower(host)+"-"+strconv.FormatInt(time.Now().Unix(), 10), "Name of the saved snapshot")
 	retention := fs.Int("snapshot-retention", 5, "How many on-demand snapshots prune keeps")
-	if err := config.LoadVerb("etcd-snapshot", fs, dirs, args, os.LookupEnv, "etcd-snapshot-dir"); err != nil {
+	s3cfg := config.NewS3()
+	s3cfg.AddFlags(fs, true)
+	if err := config.LoadVerb("etcd-snapshot", fs, dirs, args, os.LookupEnv, append([]string{"etcd-snapshot-dir"}, config.S3Flags...)...); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
@@ -90,6 +96,14 @@ func Run(args []string, stdout io.Writer) error {
 	if *dir == "" {
 		*dir = paths.SnapshotDir
 	}
+	ctx := context.Background()
+	var store *s3.Store
+	if s3cfg.Enabled {
+		var err error
+		if store, err = s3.Open(ctx, s3cfg, paths.AdminKubeconfig); err != nil {
+			return err
+		}
+	}
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "save":
 		begin := time.Now()
@@ -98,27 +112,24 @@ func Run(args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "saved %s (%d bytes, sha256 %s) in %s\n", filepath.Join(*dir, info.Name+".db"), info.Size, info.SHA256, time.Since(begin).Round(time.Millisecond))
+		if store != nil {
+			begin = time.Now()
+			if err := store.Upload(ctx, *dir, info.Name); err != nil {
+				return fmt.Errorf("%w (the snapshot is kept on disk)", err)
+			}
+			fmt.Fprintf(stdout, "uploaded %s to %s in %s\n", info.Name, store.Where(), time.Since(begin).Round(time.Millisecond))
+		}
 		return nil
 	case "ls", "list":
-		list, err := snapshot.List(*dir)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tSIZE\tCREATED\tFILE")
-		for _, s := range list {
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", s.Name, s.Size, s.Created.Format(time.RFC3339), filepath.Join(*dir, s.Name+".db"))
-		}
-		return w.Flush()
+		return list(ctx, stdout, *dir, store)
 	case "delete":
 		if len(rest) == 0 {
 			return errors.New("etcd-snapshot delete: name the snapshots to delete (see regente etcd-snapshot ls)")
 		}
 		for _, n := range rest {
-			if err := snapshot.Delete(*dir, n); err != nil {
+			if err := remove(ctx, stdout, *dir, store, n); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "deleted %s\n", n)
 		}
 		return nil
 	case "prune":
@@ -126,8 +137,67 @@ func Run(args []string, stdout io.Writer) error {
 		for _, n := range deleted {
 			fmt.Fprintf(stdout, "deleted %s\n", n)
 		}
+		if err != nil || store == nil {
+			return err
+		}
+		deleted, err = store.Prune(ctx, "on-demand-", *retention)
+		for _, n := range deleted {
+			fmt.Fprintf(stdout, "deleted %s from %s\n", n, store.Where())
+		}
 		return err
 	default:
 		return fmt.Errorf("unknown subcommand %q: use save, ls, delete or prune", verb)
 	}
+}
+
+// list prints the snapshots on disk, then those in S3 when store is set.
+func list(ctx context.Context, stdout io.Writer, dir string, store *s3.Store) error {
+	local, err := snapshot.List(dir)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSIZE\tCREATED\tLOCATION")
+	for _, s := range local {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", s.Name, s.Size, s.Created.Format(time.RFC3339), filepath.Join(dir, s.Name+".db"))
+	}
+	if store != nil {
+		remote, err := store.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range remote {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", s.Name, s.Size, s.Created.Format(time.RFC3339), store.Where()+"/"+s.Name+".db")
+		}
+	}
+	return w.Flush()
+}
+
+// remove deletes the snapshot name from disk and from S3, wherever it is.
+func remove(ctx context.Context, stdout io.Writer, dir string, store *s3.Store, name string) error {
+	found := false
+	if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(name, ".db")+".db")); err == nil || store == nil {
+		if err := snapshot.Delete(dir, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", name)
+		found = true
+	}
+	if store != nil {
+		ok, err := store.Has(ctx, strings.TrimSuffix(name, ".db"))
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := store.Delete(ctx, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted %s from %s\n", name, store.Where())
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no snapshot %q in %s or %s (see regente etcd-snapshot ls)", name, dir, store.Where())
+	}
+	return nil
 }
