@@ -29,6 +29,7 @@ type mnCluster struct {
 	bin        string
 	server     *nscluster.Node
 	agents     []*nscluster.Node
+	spares     []*nscluster.Node // set up, not started
 	kubeconfig string
 }
 
@@ -94,6 +95,9 @@ type clusterOptions struct {
 	// prefix its process runs under (a memory-limited cgroup); nil gives
 	// each agent a cgroup root of its own.
 	agentCgroup func(t *testing.T, name string) (root string, wrap []string)
+	// spares are the last names of the network: nodes set up (netns, data
+	// dir, images) but not started, for a test to start as it needs.
+	spares int
 }
 
 func newClusterWith(t *testing.T, bin string, images map[string][]byte, network nscluster.Network, opts clusterOptions) *mnCluster {
@@ -111,8 +115,8 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 		n.DataDir = filepath.Join(n.Dir, "data")
 		n.RunDir = filepath.Join(n.Dir, "run")
 		switch {
-		case i == 0:
-			n.RunDir = "/run/regente" // a server's node has no --run-dir
+		case i == 0 || i >= len(network.Names)-opts.spares:
+			n.RunDir = "/run/regente" // private to the node's mount namespace
 		case opts.agentCgroup != nil:
 			n.Cgroup, n.Wrap = opts.agentCgroup(t, name)
 		default:
@@ -135,11 +139,11 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 		}
 		nodes = append(nodes, n)
 	}
-	c.server, c.agents = nodes[0], nodes[1:]
+	c.server, c.agents, c.spares = nodes[0], nodes[1:len(nodes)-opts.spares], nodes[len(nodes)-opts.spares:]
 	t.Cleanup(func() {
 		saveLogsOnFailure(t, "multinode", nodes)
 		// Agents first: their pods talk to the server as they stop.
-		for _, n := range append(c.agents, c.server) {
+		for _, n := range slices.Concat(c.agents, c.spares, []*nscluster.Node{c.server}) {
 			c.stop(n)
 		}
 		for _, n := range nodes {
@@ -148,13 +152,8 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 	})
 
 	serverKubeconfig := filepath.Join(c.server.Dir, "admin.yaml")
-	c.server.Args = []string{c.bin, "server", "--config", "", "--data-dir", c.server.DataDir,
-		"--node-name", "srv", "--node-ip", c.server.IP, "--write-kubeconfig", serverKubeconfig,
-		"--disable", "metrics-server,servicelb,local-storage",
-		// NotReady nodes are noticed in 20 s instead of 50 s.
-		"--kube-controller-manager-arg=node-monitor-grace-period=20s", nscluster.KubeletEvictionArg}
-	c.server.Args = append(c.server.Args, serverArgs...)
-	wantReady := len(nodes)
+	c.server.Args = append(c.serverArgs(c.server, "srv"), serverArgs...)
+	wantReady := len(nodes) - opts.spares
 	if slices.Contains(serverArgs, "--disable-agent") {
 		wantReady--
 	}
@@ -189,6 +188,16 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 		return nil
 	})
 	return c
+}
+
+// serverArgs is the command line of a server on node n, named name, that
+// writes its admin kubeconfig to <n.Dir>/admin.yaml.
+func (c *mnCluster) serverArgs(n *nscluster.Node, name string) []string {
+	return []string{c.bin, "server", "--config", "", "--data-dir", n.DataDir,
+		"--node-name", name, "--node-ip", n.IP, "--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"),
+		"--disable", "metrics-server,servicelb,local-storage",
+		// NotReady nodes are noticed in 20 s instead of 50 s.
+		"--kube-controller-manager-arg=node-monitor-grace-period=20s", nscluster.KubeletEvictionArg}
 }
 
 // token runs `regente token` against the cluster.

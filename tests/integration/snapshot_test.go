@@ -72,7 +72,7 @@ func testSnapshotRestore(t *testing.T, bin string, args []string, kept, other st
 	})
 	before := acked.Load()
 	snapshots := filepath.Join(s.dataDir, "server", "db", "snapshots")
-	store, err := s3server.Start("AKREGENTETEST", "s3-secret-never-logged", "snapshots")
+	store, err := s3server.Start("127.0.0.1", "AKREGENTETEST", "s3-secret-never-logged", "snapshots")
 	if err != nil {
 		t.Fatal(err)
 	}

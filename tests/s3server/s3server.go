@@ -1,5 +1,5 @@
 // Package s3server runs an S3-compatible server for the snapshot tests:
-// gofakes3 (a Go S3 server) in memory on a loopback port, behind a check of
+// gofakes3 (a Go S3 server) in memory on a port of a loopback or test network address, behind a check of
 // each request's AWS Signature V4 against one access key and secret, which
 // gofakes3 itself does not do. So a test shows that regente signs with the
 // credentials it was given, and that wrong ones are refused.
@@ -28,15 +28,16 @@ type Server struct {
 	srv       *http.Server
 }
 
-// Start serves the buckets on a free loopback port until Close.
-func Start(accessKey, secretKey string, buckets ...string) (*Server, error) {
+// Start serves the buckets on a free port of the IP address ip (e.g.
+// 127.0.0.1, or a test network's bridge address) until Close.
+func Start(ip, accessKey, secretKey string, buckets ...string) (*Server, error) {
 	backend := s3mem.New()
 	for _, b := range buckets {
 		if err := backend.CreateBucket(b); err != nil {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return nil, err
 	}

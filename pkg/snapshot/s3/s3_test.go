@@ -18,7 +18,7 @@ import (
 
 func startS3(t *testing.T) (*s3server.Server, config.S3) {
 	t.Helper()
-	srv, err := s3server.Start("AKTEST", "secret-key-for-tests", "snapshots")
+	srv, err := s3server.Start("127.0.0.1", "AKTEST", "secret-key-for-tests", "snapshots")
 	if err != nil {
 		t.Fatal(err)
 	}
