@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -58,7 +59,7 @@ func main() {
 
 func run(name, out, entrypoint, cmd, arch string, files []string, links []ociarchive.File) error {
 	if name == "" || out == "" || len(files) == 0 {
-		return fmt.Errorf("usage: imagebuild -name <ref> -o <archive> <image-path>=<host-path>...")
+		return errors.New("usage: imagebuild -name <ref> -o <archive> <image-path>=<host-path> [more pairs]")
 	}
 	img := ociarchive.Image{Name: name, Entrypoint: split(entrypoint), Cmd: split(cmd), Arch: arch}
 	for _, f := range files {

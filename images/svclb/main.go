@@ -53,9 +53,9 @@ func relayTCP(listen, dest string) error {
 			defer out.Close()
 			done := make(chan struct{}, 2)
 			pipe := func(w, r net.Conn) {
-				io.Copy(w, r)
+				_, _ = io.Copy(w, r) // either side closing ends the flow
 				if tcp, ok := w.(*net.TCPConn); ok {
-					tcp.CloseWrite()
+					_ = tcp.CloseWrite()
 				}
 				done <- struct{}{}
 			}
@@ -95,12 +95,12 @@ func relayUDP(listen, dest string) error {
 			go func() {
 				reply := make([]byte, 65535)
 				for {
-					up.SetReadDeadline(time.Now().Add(time.Minute))
+					_ = up.SetReadDeadline(time.Now().Add(time.Minute)) // an idle flow ends at the next read
 					m, err := up.Read(reply)
 					if err != nil {
 						break
 					}
-					conn.WriteTo(reply[:m], client)
+					_, _ = conn.WriteTo(reply[:m], client) // UDP: a lost reply is the client's to retry
 				}
 				mu.Lock()
 				delete(flows, client.String())
@@ -109,6 +109,6 @@ func relayUDP(listen, dest string) error {
 			}()
 		}
 		mu.Unlock()
-		up.Write(buf[:n])
+		_, _ = up.Write(buf[:n]) // UDP: a lost datagram is the client's to retry
 	}
 }

@@ -164,7 +164,7 @@ func Components(cfg Config) []component.Component {
 func networkPolicy(cfg Config, kubeconfig string) component.Component {
 	if cfg.DisableNetworkPolicy {
 		return component.Func("network-policy-disabled", func(ctx context.Context) error {
-			exec.Command("nft", "delete", "table", "inet", netpol.TableName).Run() // from an earlier run, if any
+			_ = exec.Command("nft", "delete", "table", "inet", netpol.TableName).Run() // from an earlier run, if any: absent is fine
 			return nil
 		})
 	}

@@ -22,7 +22,7 @@ func waitReady(ctx context.Context, url string, pki *certs.PKI, failed <-chan er
 	}
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
-	lastErr := "no answer yet"
+	var lastErr string // each round sets it before the select reads it
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := client.Do(req); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -121,20 +120,4 @@ func (a *Agent) Validate() error {
 	}
 	errs = append(errs, checkComponentArgs(map[string][]string{"kubelet-arg": a.KubeletArgs, "kube-proxy-arg": a.KubeProxyArgs}))
 	return errors.Join(errs...)
-}
-
-// ReadToken returns token, or the content of tokenFile when token is empty.
-func ReadToken(token, tokenFile string) (string, error) {
-	if token != "" || tokenFile == "" {
-		return token, nil
-	}
-	b, err := os.ReadFile(tokenFile)
-	if err != nil {
-		return "", fmt.Errorf("read --token-file: %w", err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("--token-file %s is empty: put the token in it", tokenFile)
-	}
-	return t, nil
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/spf13/pflag"
 	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
+
+	"regente.io/regente/pkg/redact"
+	"regente.io/regente/pkg/suggest"
 )
 
 // helpHint points at the verb's flag list.
@@ -99,7 +102,7 @@ func loadFlags(r loadRules, fs *pflag.FlagSet, configFile *string, args []string
 	}
 	if fs.NArg() > 0 && !r.positional {
 		return nil, fmt.Errorf("unexpected argument %q: regente %s takes only flags (a value must follow its flag, e.g. --data-dir /x); %s",
-			RedactEndpoint(fs.Arg(0)), verb, helpHint(verb))
+			redact.Endpoint(fs.Arg(0)), verb, helpHint(verb))
 	}
 
 	explicit := fs.Changed("config")
@@ -153,7 +156,7 @@ func flagError(verb string, fs *pflag.FlagSet, err error) error {
 		name := "--" + notExist.GetSpecifiedName()
 		if notExist.GetSpecifiedShortnames() != "" {
 			name = "-" + notExist.GetSpecifiedName()
-		} else if s := suggest(fs, notExist.GetSpecifiedName()); s != "" {
+		} else if s := didYouMean(fs, notExist.GetSpecifiedName()); s != "" {
 			name += fmt.Sprintf(" (did you mean --%s?)", s)
 		}
 		return fmt.Errorf("unknown flag %s: %s", name, helpHint(verb))
@@ -244,7 +247,7 @@ func mergeKey(r loadRules, fs *pflag.FlagSet, merged map[string]*setting, key st
 		return nil
 	case f == nil:
 		hint := ""
-		if s := suggest(fs, name); s != "" {
+		if s := didYouMean(fs, name); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s+strings.TrimPrefix(key, name))
 		}
 		note(fmt.Sprintf("config file %s: unknown key %q ignored; %skeys are the flag names listed by \"regente %s --help\"", path, key, hint, r.verb))
@@ -409,9 +412,9 @@ func typeHint(flagType string) string {
 	return "a " + flagType
 }
 
-// suggest returns the flag name closest to name: within edit distance 2, or
+// didYouMean returns the flag name closest to name: within edit distance 2, or
 // else the only flag that name is a prefix of. "" if there is none.
-func suggest(fs *pflag.FlagSet, name string) string {
+func didYouMean(fs *pflag.FlagSet, name string) string {
 	var names, prefixed []string
 	fs.VisitAll(func(f *pflag.Flag) {
 		names = append(names, f.Name)
@@ -419,42 +422,9 @@ func suggest(fs *pflag.FlagSet, name string) string {
 			prefixed = append(prefixed, f.Name)
 		}
 	})
-	best := Closest(name, names)
+	best := suggest.Closest(name, names)
 	if best == "" && len(prefixed) == 1 {
 		best = prefixed[0]
 	}
 	return best
-}
-
-// Closest returns the known name within edit distance 2 of name, the
-// nearest first, or "": the "did you mean" of a mistyped key.
-func Closest(name string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(name, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -405,8 +405,8 @@ func TestSuggest(t *testing.T) {
 		"":                    "",
 		"zzzzzz":              "",
 	} {
-		if got := suggest(fs, in); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		if got := didYouMean(fs, in); got != want {
+			t.Errorf("didYouMean(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/redact"
 )
 
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path is
@@ -115,7 +116,7 @@ func (s *Server) Validate() error {
 	if s.DatastoreInMemory {
 		switch {
 		case s.DatastoreEndpoint != "":
-			fail("--datastore-in-memory keeps regente's own SQLite datastore in memory, not %s: drop one of them", RedactEndpoint(s.DatastoreEndpoint))
+			fail("--datastore-in-memory keeps regente's own SQLite datastore in memory, not %s: drop one of them", redact.Endpoint(s.DatastoreEndpoint))
 		case s.EmbeddedEtcd():
 			fail("--datastore-in-memory keeps the SQLite datastore of a single server in memory; embedded etcd (--cluster-init, --server, or an etcd member in the data dir) replicates instead: drop --datastore-in-memory")
 		case s.DatastoreSaveInterval < time.Second:
@@ -123,7 +124,7 @@ func (s *Server) Validate() error {
 		}
 	}
 	if s.ClusterInit && s.DatastoreEndpoint != "" {
-		fail("--cluster-init keeps the datastore in embedded etcd, but --datastore-endpoint %s names an external one: give only one of them", RedactEndpoint(s.DatastoreEndpoint))
+		fail("--cluster-init keeps the datastore in embedded etcd, but --datastore-endpoint %s names an external one: give only one of them", redact.Endpoint(s.DatastoreEndpoint))
 	}
 	for flag, file := range map[string]string{"--datastore-cafile": s.DatastoreCAFile, "--datastore-certfile": s.DatastoreCertFile, "--datastore-keyfile": s.DatastoreKeyFile} {
 		switch {
@@ -143,7 +144,7 @@ func (s *Server) Validate() error {
 	case s.ClusterResetRestorePath != "" && !s.ClusterReset:
 		fail("--cluster-reset-restore-path needs --cluster-reset: restoring replaces the datastore, so say so with both flags")
 	case s.ClusterReset && s.DatastoreEndpoint != "":
-		fail("--cluster-reset restores regente's own datastore, not %s: restore that database with its own tools", RedactEndpoint(s.DatastoreEndpoint))
+		fail("--cluster-reset restores regente's own datastore, not %s: restore that database with its own tools", redact.Endpoint(s.DatastoreEndpoint))
 	}
 	if s.SnapshotRetention < 1 {
 		fail("--etcd-snapshot-retention %d: keep at least 1 snapshot, or turn scheduled snapshots off with --etcd-disable-snapshots", s.SnapshotRetention)
@@ -235,7 +236,7 @@ func checkSAN(san string) error {
 
 // checkEndpoint validates --datastore-endpoint. It works on text rather than
 // net/url because valid DSNs such as mysql://u:p@tcp(host:3306)/db are not
-// valid URLs. Values are shown only through RedactEndpoint.
+// valid URLs. Values are shown only through redact.Endpoint.
 func checkEndpoint(e string) error {
 	if e == "" {
 		return nil
@@ -244,45 +245,11 @@ func checkEndpoint(e string) error {
 	scheme, _, ok := strings.Cut(e, "://")
 	switch {
 	case !ok:
-		return fmt.Errorf("--datastore-endpoint %q is not a URL: write it as scheme://..., e.g. postgres://user:pass@host:5432/db, or leave it empty for SQLite", RedactEndpoint(e))
+		return fmt.Errorf("--datastore-endpoint %q is not a URL: write it as scheme://..., e.g. postgres://user:pass@host:5432/db, or leave it empty for SQLite", redact.Endpoint(e))
 	case !slices.Contains(supported, strings.ToLower(scheme)):
-		return fmt.Errorf("--datastore-endpoint %q: unsupported scheme %q; use one of %s", RedactEndpoint(e), RedactEndpoint(scheme), strings.Join(supported, ", "))
+		return fmt.Errorf("--datastore-endpoint %q: unsupported scheme %q; use one of %s", redact.Endpoint(e), redact.Endpoint(scheme), strings.Join(supported, ", "))
 	}
 	return nil
-}
-
-// RedactEndpoint returns a datastore endpoint fit for logs and errors: the
-// password in user:password@ and the value of any password= parameter become
-// "***". It over-redacts rather than risk a leak, and works on text because
-// valid DSNs are not always valid URLs.
-func RedactEndpoint(endpoint string) string {
-	prefix, rest := "", endpoint
-	if i := strings.Index(endpoint, "://"); i >= 0 {
-		prefix, rest = endpoint[:i+3], endpoint[i+3:]
-	}
-	// The last "@" ends the user info even if the password holds "@" or "/".
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-			rest = rest[:colon+1] + "***" + rest[at:]
-		}
-	}
-	const key = "password="
-	var b strings.Builder
-	b.WriteString(prefix)
-	for i := 0; i+len(key) <= len(rest); i++ {
-		if !strings.EqualFold(rest[i:i+len(key)], key) {
-			continue
-		}
-		end := i + len(key)
-		n := strings.IndexAny(rest[end:], "& ")
-		if n < 0 {
-			n = len(rest) - end
-		}
-		b.WriteString(rest[:end] + "***")
-		rest, i = rest[end+n:], -1
-	}
-	b.WriteString(rest)
-	return b.String()
 }
 
 // SharedDatastore reports whether other servers may use the same datastore,

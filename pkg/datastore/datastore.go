@@ -17,7 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
-	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/redact"
 )
 
 // Config is what the datastore needs to run.
@@ -237,7 +237,7 @@ func (k *Kine) describe() string {
 	if k.cfg.Endpoint == "" {
 		return "sqlite " + k.cfg.SQLiteFile
 	}
-	return config.RedactEndpoint(k.cfg.Endpoint)
+	return redact.Endpoint(k.cfg.Endpoint)
 }
 
 // sqliteHeader starts every SQLite 3 database file.

@@ -100,7 +100,7 @@ func (i *Importer) Start(ctx context.Context) error {
 		return client.Close()
 	}
 	if err := os.MkdirAll(i.cfg.WatchDir, 0o700); err != nil {
-		client.Close()
+		_ = client.Close()
 		return fmt.Errorf("create images dir: %w", err)
 	}
 	watcher, err := fsnotify.NewWatcher()
@@ -108,7 +108,7 @@ func (i *Importer) Start(ctx context.Context) error {
 		err = watcher.Add(i.cfg.WatchDir)
 	}
 	if err != nil {
-		client.Close()
+		_ = client.Close()
 		return fmt.Errorf("watch images dir %s: %w", i.cfg.WatchDir, err)
 	}
 	watchCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

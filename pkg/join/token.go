@@ -5,12 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
-
-	"regente.io/regente/pkg/config"
 )
 
 // tokenPrefix marks a full token, as in k3s's K10 tokens.
@@ -94,7 +93,7 @@ func ParseToken(s string) (Token, error) {
 // LoadToken parses --token, or the content of --token-file when --token
 // is empty.
 func LoadToken(token, tokenFile string) (Token, error) {
-	raw, err := config.ReadToken(token, tokenFile)
+	raw, err := ReadToken(token, tokenFile)
 	if err != nil {
 		return Token{}, err
 	}
@@ -161,4 +160,20 @@ func ServerSecret(tokenFile string) (string, error) {
 		return "", fmt.Errorf("%s holds a %s token, not the server token", tokenFile, t.Kind)
 	}
 	return t.Secret, nil
+}
+
+// ReadToken returns token, or the content of tokenFile when token is empty.
+func ReadToken(token, tokenFile string) (string, error) {
+	if token != "" || tokenFile == "" {
+		return token, nil
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read --token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("--token-file %s is empty: put the token in it", tokenFile)
+	}
+	return t, nil
 }

@@ -35,14 +35,14 @@ func Node(dataDir, runDir string) {
 	// keeps answering on an IP a fresh node may hand out again.
 	netns, _ := filepath.Glob("/run/netns/cni-*")
 	for _, ns := range netns {
-		exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
+		_ = exec.Command("ip", "netns", "delete", filepath.Base(ns)).Run()
 	}
 	for _, link := range []string{Bridge, flannelVXLAN} {
-		exec.Command("ip", "link", "delete", link).Run()
+		_ = exec.Command("ip", "link", "delete", link).Run() // absent is fine
 	}
 	for _, dir := range []string{runDir, dataDir} {
 		for _, m := range mountsUnder(dir) {
-			syscall.Unmount(m, syscall.MNT_DETACH)
+			_ = syscall.Unmount(m, syscall.MNT_DETACH)
 		}
 	}
 	removeRules()
@@ -69,12 +69,12 @@ func removeRules() {
 		}
 		restore := exec.Command(tool + "-restore")
 		restore.Stdin = strings.NewReader(kept.String())
-		restore.Run()
+		_ = restore.Run() // best effort, like the rest of killall: each component recreates its rules
 	}
 	// In nftables mode kube-proxy and flannel keep their rules in tables
 	// of their own, which iptables-save does not show.
 	for _, table := range [][]string{{"inet", netpol.TableName}, {"ip", "kube-proxy"}, {"ip6", "kube-proxy"}, {"ip", "flannel-ipv4"}, {"ip6", "flannel-ipv6"}} {
-		exec.Command("nft", "delete", "table", table[0], table[1]).Run()
+		_ = exec.Command("nft", "delete", "table", table[0], table[1]).Run() // absent is fine
 	}
 }
 
@@ -86,7 +86,7 @@ func killMatching(match func(pid int) bool) {
 		if err != nil || pid == self || !match(pid) {
 			continue
 		}
-		syscall.Kill(pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL) // it may have exited already
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/suggest"
 )
 
 // Wildcard is the registry key whose mirror and config apply to every
@@ -148,7 +148,7 @@ func (p *parser) mapping(path []string, v any, what string, known ...string) map
 			continue
 		}
 		hint := ""
-		if s := config.Closest(strings.ToLower(key), known); s != "" {
+		if s := suggest.Closest(strings.ToLower(key), known); s != "" {
 			hint = fmt.Sprintf("did you mean %q? ", s)
 		}
 		p.errs = append(p.errs, fmt.Errorf("registries file %s: unknown key %s: %sthe keys of %s are %s",

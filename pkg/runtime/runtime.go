@@ -170,7 +170,7 @@ func (c *Containerd) criReady(ctx context.Context) error {
 	if _, err := os.Stat(c.Socket()); err != nil {
 		return err
 	}
-	svc, err := cri.NewRemoteRuntimeService(ctx, c.Endpoint(), 2*time.Second, nil, false)
+	svc, err := cri.NewRemoteRuntimeServiceBuilder().WithEndpoint(c.Endpoint()).WithConnectionTimeout(2 * time.Second).WithTracerProvider(nil).Build(ctx)
 	if err != nil {
 		return err
 	}

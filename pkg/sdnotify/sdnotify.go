@@ -18,7 +18,7 @@ type socketKey struct{}
 // would inherit the variable and have its own notifications refused.
 func Detach(ctx context.Context) context.Context {
 	socket := os.Getenv("NOTIFY_SOCKET")
-	os.Unsetenv("NOTIFY_SOCKET")
+	_ = os.Unsetenv("NOTIFY_SOCKET")
 	return context.WithValue(ctx, socketKey{}, socket)
 }
 

@@ -102,12 +102,12 @@ func snapshotKeys(paths datadir.ServerPaths) snapshot.Keys {
 // token the data dir already has, and keeps that token for the next start.
 func restoreKeys(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
 	var secret string
-	given, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	given, err := join.ReadToken(cfg.Token, cfg.TokenFile)
 	if err != nil {
 		return err
 	}
 	if given == "" {
-		given, _ = config.ReadToken("", paths.TokenFile)
+		given, _ = join.ReadToken("", paths.TokenFile)
 	}
 	if given != "" {
 		t, err := join.ParseToken(given)

@@ -32,7 +32,7 @@ func ensureTokens(ctx context.Context, cfg *config.Server, paths datadir.ServerP
 		return err
 	}
 	caHash := trusted[0]
-	given, err := config.ReadToken(cfg.Token, cfg.TokenFile)
+	given, err := join.ReadToken(cfg.Token, cfg.TokenFile)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func backup(src, dst string) error {
 		return fmt.Errorf("start the backup: %w", err)
 	}
 	if _, err := b.Step(-1); err != nil {
-		b.Finish()
+		_ = b.Finish() // the step's error is the one to report
 		return fmt.Errorf("copy the datastore: %w", err)
 	}
 	if err := b.Finish(); err != nil {
@@ -178,7 +178,7 @@ func Verify(file string) (*Info, error) {
 		return nil, err
 	}
 	if got.Size != info.Size || got.SHA256 != info.SHA256 {
-		return nil, fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s..., its checksum file says %d bytes with %s...",
+		return nil, fmt.Errorf("snapshot %s is damaged or truncated: %d bytes with sha256 %s (first 12 digits), its checksum file says %d bytes with %s",
 			file, got.Size, prefix(got.SHA256), info.Size, prefix(info.SHA256))
 	}
 	if info.Kind == KindEtcd {

@@ -39,7 +39,7 @@ func New(name string, limit int64) (*Cgroup, error) {
 		return nil, err
 	}
 	c := &Cgroup{Name: name, Limit: limit, remove: remove}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+	if _, statErr := os.Stat("/sys/fs/cgroup/cgroup.controllers"); statErr == nil {
 		c.v2, c.memDir = true, filepath.Join("/sys/fs/cgroup", root)
 		// The root must hand the memory controller down, as systemd does.
 		_ = os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte("+memory"), 0o644)

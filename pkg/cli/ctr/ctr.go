@@ -19,10 +19,10 @@ func Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		os.Setenv("CONTAINERD_ADDRESS", dirs.Layout().Run.ContainerdSocket)
+		_ = os.Setenv("CONTAINERD_ADDRESS", dirs.Layout().Run.ContainerdSocket)
 	}
 	if os.Getenv("CONTAINERD_NAMESPACE") == "" {
-		os.Setenv("CONTAINERD_NAMESPACE", "k8s.io")
+		_ = os.Setenv("CONTAINERD_NAMESPACE", "k8s.io")
 	}
 	return app.New().Run(ctx, append([]string{"ctr"}, args...))
 }

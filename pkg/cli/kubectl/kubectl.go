@@ -19,7 +19,7 @@ func Run(args []string) {
 	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" && !hasKubeconfigFlag(args) {
 		if f, err := os.Open(DefaultKubeconfig); err == nil {
 			f.Close()
-			os.Setenv(clientcmd.RecommendedConfigPathEnvVar, DefaultKubeconfig)
+			_ = os.Setenv(clientcmd.RecommendedConfigPathEnvVar, DefaultKubeconfig)
 		}
 	}
 	// kubectl reads os.Args itself (plugin lookup, completion), so it must

@@ -173,7 +173,7 @@ func (s *Store) Download(ctx context.Context, name, dir string) (string, error) 
 	if ok, err := s.Has(ctx, name); err != nil {
 		return "", err
 	} else if !ok {
-		return "", fmt.Errorf("no snapshot %q in %s: see regente etcd-snapshot ls --etcd-s3 ...", name, s.where)
+		return "", fmt.Errorf("no snapshot %q in %s: see regente etcd-snapshot ls with the same --etcd-s3 flags", name, s.where)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
