@@ -1,5 +1,5 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build payload release test test-unit test-integration fuzz conformance conformance-smoke bench clean
+.PHONY: all build payload release test test-unit test-integration fuzz lint vulncheck conformance conformance-smoke bench clean
 
 all: build
 
@@ -26,6 +26,14 @@ test-integration: build
 # Every fuzz target for FUZZTIME (1m) each; make test runs the short form.
 fuzz:
 	hack/fuzz.sh
+
+# golangci-lint with .golangci.yml; make test runs it.
+lint:
+	hack/lint.sh
+
+# govulncheck on bin/regente; make test runs it.
+vulncheck: build
+	hack/vulncheck.sh
 
 bench: build
 	hack/bench.sh

@@ -11,5 +11,10 @@
 # tags (the integration tests) passes "-tags=${GO_TAGS},<more>": a -tags on
 # the command line replaces the one in GOFLAGS.
 export CGO_ENABLED=1
+# go.mod's toolchain line names the Go release regente is built with (a
+# patch release with the standard library's security fixes, which
+# govulncheck checks); the go command fetches it from the module proxy
+# once. The machine's Go may be older and set GOTOOLCHAIN=local.
+export GOTOOLCHAIN=auto
 export GO_TAGS="netgo,osusergo,sqlite_omit_load_extension,no_btrfs,no_devmapper,no_zfs"
 export GOFLAGS="-trimpath -tags=${GO_TAGS}"

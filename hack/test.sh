@@ -24,13 +24,14 @@ if [[ $what == all && $(id -u) == 0 ]]; then
   release_pid=$!
   trap 'kill -- -$release_pid 2>/dev/null || true' EXIT
   export REGENTE_RELEASE_LOG=$release_log
-  # golangci-lint too: a cold run builds it first (about 2 minutes). Its
-  # verdict is read at the end.
-  lint_log=$(realpath dist)/lint.log
+  # The static checks too, golangci-lint and govulncheck on bin/regente
+  # (which make test built): a cold run builds both tools first (about 3
+  # minutes). Their verdict is read at the end.
+  lint_log=$(realpath dist)/static-checks.log
   rm -f "$lint_log" "$lint_log.rc"
-  echo "== golangci-lint, in the background at nice 19 (log $lint_log)"
+  echo "== golangci-lint and govulncheck, in the background at nice 19 (log $lint_log)"
   # shellcheck disable=SC2016 # $1 is the inner shell's, the log path
-  setsid bash -c 'nice -n 19 hack/lint.sh >"$1" 2>&1; echo $? >"$1.rc"' _ "$lint_log" &
+  setsid bash -c 'nice -n 19 bash -c "hack/lint.sh && hack/vulncheck.sh" >"$1" 2>&1; echo $? >"$1.rc"' _ "$lint_log" &
   lint_pid=$!
   trap 'kill -- -$release_pid -$lint_pid 2>/dev/null || true' EXIT
 fi
@@ -48,6 +49,10 @@ if [[ $what == all || $what == unit ]]; then
   if [[ -z ${lint_log:-} ]]; then
     echo "== golangci-lint (hack/lint.sh)"
     hack/lint.sh
+    if [[ -x bin/regente ]]; then
+      echo "== govulncheck on bin/regente (hack/vulncheck.sh)"
+      hack/vulncheck.sh
+    fi
   fi
   echo "== unit tests (go test -short ./...)"
   go test -short -count=1 ./...
@@ -66,11 +71,11 @@ if [[ $what == all || $what == integration ]]; then
   go test -tags="${GO_TAGS},integration" -count=1 -timeout=80m -v ./tests/integration/
 fi
 if [[ -n ${lint_log:-} ]]; then
-  echo "== golangci-lint's verdict (it ran in the background)"
+  echo "== golangci-lint's and govulncheck's verdict (they ran in the background)"
   while [[ ! -f $lint_log.rc ]]; do sleep 5; done
   cat "$lint_log"
   if [[ $(cat "$lint_log.rc") != 0 ]]; then
-    echo "golangci-lint found problems (above); run hack/lint.sh" >&2
+    echo "the static checks found problems (above); run hack/lint.sh and hack/vulncheck.sh" >&2
     exit 1
   fi
 fi

@@ -2,6 +2,8 @@ module regente.io/regente/hack/crictl
 
 go 1.26.6
 
+toolchain go1.26.11
+
 tool sigs.k8s.io/cri-tools/cmd/crictl
 
 require (

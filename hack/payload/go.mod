@@ -2,6 +2,8 @@ module regente.io/regente/hack/payload
 
 go 1.26.6
 
+toolchain go1.26.11
+
 tool (
 	github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 	github.com/containernetworking/plugins/plugins/ipam/host-local

@@ -2,6 +2,8 @@ module regente.io/regente/hack/images/addons
 
 go 1.26.6
 
+toolchain go1.26.11
+
 require (
 	github.com/coredns/coredns v1.15.0
 	k8s.io/apiserver v0.37.1

@@ -2,6 +2,8 @@ module regente.io/regente/hack/images/local-path-provisioner
 
 go 1.26.6
 
+toolchain go1.26.11
+
 require github.com/rancher/local-path-provisioner v0.0.30
 
 require (
