@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"k8s.io/klog/v2"
@@ -29,29 +31,48 @@ import (
 	"regente.io/regente/pkg/version"
 )
 
-const usage = `regente: Kubernetes in one binary.
+// verb is one `regente <name>` command. Every verb's Run has the same
+// shape; a daemon (server, agent) runs until a signal, at half of Go's
+// default GC target.
+type verb struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	daemon              bool
+}
 
-Usage:
-  regente server [flags]    run the control plane (see regente server --help)
-  regente agent [flags]     join a server as a node (see regente agent --help)
-  regente token create|list|delete|rotate   manage join tokens (see regente token --help)
-  regente etcd-snapshot save|ls|delete|prune   snapshots of the datastore (see --help)
-  regente certificate check|rotate|rotate-ca   certificates and CAs (see regente certificate --help)
-  regente secrets-encrypt status|enable|disable|prepare|rotate|reencrypt|rotate-keys   Secrets at rest (see --help)
-  regente check-config [flags]   check this host for what regente needs, with fixes (see --help)
-  regente kubectl [args]    run kubectl against the local cluster
-  regente ctr [args]        run containerd's ctr against the node's containerd
-  regente crictl [args]     run crictl against the node's containerd
-  regente killall           stop the node's pods and remove their mounts, devices and rules
-  regente --version         print regente, Kubernetes, kine and Go versions
-  regente help              print this help
+// verbs is the one list of regente's commands, in the order help shows them.
+var verbs = []verb{
+	{"server", "[flags]", "run the control plane (see regente server --help)", serververb.Run, true},
+	{"agent", "[flags]", "join a server as a node (see regente agent --help)", agentverb.Run, true},
+	{"token", "create|list|delete|rotate", "manage join tokens (see regente token --help)", tokenverb.Run, false},
+	{"etcd-snapshot", "save|ls|delete|prune", "snapshots of the datastore, on disk and in S3 (see --help)", snapshotverb.Run, false},
+	{"certificate", "check|rotate|rotate-ca", "certificates and CAs (see regente certificate --help)", certificateverb.Run, false},
+	{"secrets-encrypt", "status|enable|disable|prepare|rotate|reencrypt|rotate-keys", "Secrets at rest (see --help)", secretsencryptverb.Run, false},
+	{"check-config", "[flags]", "check this host for what regente needs, with fixes (see --help)", checkconfigverb.Run, false},
+	{"kubectl", "[args]", "run kubectl against the local cluster", kubectlverb.Run, false},
+	{"ctr", "[args]", "run containerd's ctr against the node's containerd", ctrverb.Run, false},
+	{"crictl", "[args]", "run crictl against the node's containerd", crictlverb.Run, false},
+	{"killall", "", "stop the node's pods and remove their mounts, devices and rules", killallverb.Run, false},
+}
+
+// usage is the help text, from verbs.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("regente: Kubernetes in one binary.\n\nUsage:\n")
+	for _, v := range verbs {
+		fmt.Fprintf(&b, "  regente %s %s\n      %s\n", v.name, v.args, v.summary)
+	}
+	b.WriteString(`  regente --version\n      print regente, Kubernetes, kine and Go versions
+  regente help\n      print this help
 
 A symlink named kubectl, crictl or ctr to this binary behaves as
 "regente kubectl", "regente crictl" or "regente ctr".
 Every day-2 verb finds the node's data and run dirs as server and agent do:
 --data-dir/--run-dir, else REGENTE_DATA_DIR/REGENTE_RUN_DIR, else the config
 file (/etc/regente/config.yaml and config.yaml.d, or --config/REGENTE_CONFIG).
-`
+`)
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:]))
@@ -64,55 +85,50 @@ func run(prog string, args []string) int {
 		args = append([]string{prog}, args...)
 	}
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, usage())
 		return 2
 	}
 	switch args[0] {
-	case "server":
-		return runDaemon("server", serververb.Run, args[1:])
-	case "agent":
-		return runDaemon("agent", agentverb.Run, args[1:])
-	case "check-config":
-		return checkconfigverb.Run(args[1:], os.Stdout, os.Stderr)
-	case "kubectl":
-		kubectlverb.Run(args[1:])
-		return 0
-	case "etcd-snapshot":
-		return exitCode("etcd-snapshot", snapshotverb.Run(args[1:], os.Stdout))
-	case "certificate":
-		return exitCode("certificate", certificateverb.Run(args[1:], os.Stdout))
-	case "secrets-encrypt":
-		return exitCode("secrets-encrypt", secretsencryptverb.Run(context.Background(), args[1:], os.Stdout))
-	case "token":
-		return exitCode("token", tokenverb.Run(context.Background(), args[1:], os.Stdout))
-	case "crictl":
-		return exitCode("crictl", crictlverb.Run(args[1:]))
-	case "ctr":
-		return exitCode("ctr", ctrverb.Run(context.Background(), args[1:]))
-	case "killall":
-		return exitCode("killall", killallverb.Run(args[1:], os.Stderr))
 	case "--version", "-v", "version":
 		version.Print(os.Stdout)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		fmt.Print(usage())
 		return 0
-	default:
-		fmt.Fprintf(os.Stderr, "regente: unknown command %q\n\n%s", args[0], usage)
-		return 2
 	}
+	for _, v := range verbs {
+		if v.name != args[0] {
+			continue
+		}
+		if v.daemon {
+			return runDaemon(v, args[1:])
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return exitCode(v.name, v.run(ctx, args[1:], os.Stdout, os.Stderr))
+	}
+	fmt.Fprintf(os.Stderr, "regente: unknown command %q\n\n%s", args[0], usage())
+	return 2
 }
 
+// exitCode prints a verb's error and returns the process's exit status;
+// an error that carries its own status (check-config's) has printed its
+// report already.
 func exitCode(verb string, err error) int {
-	if err != nil {
+	var status interface{ ExitCode() int }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &status):
+		return status.ExitCode()
+	default:
 		fmt.Fprintf(os.Stderr, "%s: %v\n", verb, err)
 		return 1
 	}
-	return 0
 }
 
 // runDaemon runs a long-lived verb (server, agent) until a signal.
-func runDaemon(verb string, run func(context.Context, []string, io.Writer) error, args []string) int {
+func runDaemon(v verb, args []string) int {
 	// A node's memory is scarcer than its CPU: collect at half of Go's
 	// default heap growth (about 30 MB less idle heap for a little GC
 	// work), unless the user chose with GOGC.
@@ -130,10 +146,10 @@ func runDaemon(verb string, run func(context.Context, []string, io.Writer) error
 		<-signals
 		os.Exit(1)
 	}()
-	err := run(ctx, args, os.Stdout)
+	err := v.run(ctx, args, os.Stdout, os.Stderr)
 	klog.Flush()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "regente %s: %v\n", verb, err)
+		fmt.Fprintf(os.Stderr, "regente %s: %v\n", v.name, err)
 		return 1
 	}
 	return 0

@@ -16,7 +16,7 @@ import (
 )
 
 // Run runs `regente agent args...`.
-func Run(ctx context.Context, args []string, stdout io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	for _, a := range args {
 		if a == "-h" || a == "--help" {
 			fs := pflag.NewFlagSet("agent", pflag.ContinueOnError)

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ Flags:
 const expiringSoon = 30 * 24 * time.Hour
 
 // Run runs `regente certificate args...`.
-func Run(args []string, stdout io.Writer) error {
+func Run(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("certificate", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dirs := config.NewDirs()

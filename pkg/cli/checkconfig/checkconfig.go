@@ -4,6 +4,7 @@
 package checkconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,24 @@ Flags:
 // Roles are the accepted values of --role.
 var roles = []string{"server", "agent", "control-plane"}
 
-// Run runs `regente check-config args...` and returns the exit status.
-func Run(args []string, stdout, stderr io.Writer) int {
+// ExitStatus is check-config's result when it is not 0: 1 when a check
+// failed, 2 on bad flags. The report is printed already.
+type ExitStatus int
+
+func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// ExitCode is the process's exit status.
+func (e ExitStatus) ExitCode() int { return int(e) }
+
+// Run runs `regente check-config args...`.
+func Run(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if code := run(args, stdout, stderr); code != 0 {
+		return ExitStatus(code)
+	}
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
 	server, agent := config.NewServer(), config.NewAgent()
 	fs := pflag.NewFlagSet("check-config", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)

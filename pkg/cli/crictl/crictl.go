@@ -1,7 +1,9 @@
 package crictl
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -17,7 +19,7 @@ import (
 // The node's data and run dirs come from the config file and REGENTE_*
 // variables, as for every verb; the command line is crictl's own. It
 // returns only on error.
-func Run(args []string) error {
+func Run(_ context.Context, args []string, _, _ io.Writer) error {
 	dirs, err := config.LoadDirs("crictl", os.LookupEnv)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package ctr
 
 import (
 	"context"
+	"io"
 	"os"
 
 	"github.com/containerd/containerd/v2/cmd/ctr/app"
@@ -12,7 +13,7 @@ import (
 // Run runs ctr with args (without the program name), pointed at the
 // containerd of the node whose run dir the config file or REGENTE_RUN_DIR
 // names.
-func Run(ctx context.Context, args []string) error {
+func Run(ctx context.Context, args []string, _, _ io.Writer) error {
 	// ctr reads these itself; flags still win over them.
 	if os.Getenv("CONTAINERD_ADDRESS") == "" {
 		dirs, err := config.LoadDirs("ctr", os.LookupEnv)

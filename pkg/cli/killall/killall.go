@@ -1,6 +1,7 @@
 package killall
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,7 @@ import (
 )
 
 // Run parses args and cleans up the node.
-func Run(args []string, stderr io.Writer) error {
+func Run(_ context.Context, args []string, _, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("killall", pflag.ContinueOnError)
 	dirs := config.NewDirs()
 	dirs.AddFlags(fs)

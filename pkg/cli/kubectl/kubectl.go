@@ -1,6 +1,8 @@
 package kubectl
 
 import (
+	"context"
+	"io"
 	"os"
 	"strings"
 
@@ -15,7 +17,7 @@ const DefaultKubeconfig = "/etc/regente/regente.yaml"
 
 // Run runs kubectl with args (without the program name). It does not return
 // on error: kubectl prints the error its own way and exits non-zero.
-func Run(args []string) {
+func Run(_ context.Context, args []string, _, _ io.Writer) error {
 	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" && !hasKubeconfigFlag(args) {
 		if f, err := os.Open(DefaultKubeconfig); err == nil {
 			f.Close()
@@ -28,6 +30,7 @@ func Run(args []string) {
 	if err := cli.RunNoErrOutput(cmd.NewDefaultKubectlCommand()); err != nil {
 		util.CheckErr(err)
 	}
+	return nil
 }
 
 func hasKubeconfigFlag(args []string) bool {

@@ -45,7 +45,7 @@ var verbs = []string{"status", "enable", "disable", "prepare", "rotate", "reencr
 const applyTimeout = 2 * time.Minute
 
 // Run runs `regente secrets-encrypt args...`.
-func Run(ctx context.Context, args []string, stdout io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("secrets-encrypt", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dirs := config.NewDirs()

@@ -66,7 +66,7 @@ func save(layout datadir.Layout, dir, name string) (*snapshot.Info, error) {
 }
 
 // Run runs `regente etcd-snapshot args...`.
-func Run(args []string, stdout io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("etcd-snapshot", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dirs := config.NewDirs()
@@ -96,7 +96,6 @@ func Run(args []string, stdout io.Writer) error {
 	if *dir == "" {
 		*dir = paths.SnapshotDir
 	}
-	ctx := context.Background()
 	var store *s3.Store
 	if s3cfg.Enabled {
 		var err error

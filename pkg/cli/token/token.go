@@ -45,7 +45,7 @@ Flags:
 %s`
 
 // Run runs `regente token args...`.
-func Run(ctx context.Context, args []string, stdout io.Writer) error {
+func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	kubeconfigPath := fs.String("kubeconfig", kubectl.DefaultKubeconfig, "Admin kubeconfig")
