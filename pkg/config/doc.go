@@ -1,4 +1,5 @@
-// Package config owns the options of `regente server`, `regente agent` and
+// Package config owns the options of `regente server`, `regente agent`, the
+// --etcd-s3* options the server and `regente etcd-snapshot` share (S3), and
 // the data and run dirs every day-2 verb needs (Dirs): their flags,
 // defaults, the YAML config file format, the REGENTE_* environment
 // variables and their k3s-named aliases, the precedence between those
