@@ -12,7 +12,7 @@ if [[ ! -x $bin ]]; then
   echo "lint: building golangci-lint $version (once)"
   tmp=$(mktemp -d)
   # Its own build: none of our tags or cgo settings.
-  GOFLAGS= CGO_ENABLED=0 GOBIN=$tmp go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
+  GOFLAGS='' CGO_ENABLED=0 GOBIN=$tmp go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$version"
   mkdir -p "$(dirname "$bin")"
   mv "$tmp/golangci-lint" "$bin"
   rmdir "$tmp"

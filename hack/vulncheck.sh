@@ -17,16 +17,16 @@ bin=${1:-bin/regente}
 db=$(go env GOCACHE)/regente-vulndb-$VULNDB
 if [[ ! -f $db/index/db.json ]]; then
   echo "vulncheck: building the vulnerability database from golang.org/x/vulndb@$VULNDB (once)"
-  src=$(GOFLAGS= go mod download -json "golang.org/x/vulndb@$VULNDB" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  src=$(GOFLAGS='' go mod download -json "golang.org/x/vulndb@$VULNDB" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   rm -rf "$db.partial"
-  GOFLAGS= CGO_ENABLED=0 go run "golang.org/x/vulndb/cmd/indexdb@$VULNDB" -vulns "$src/data/osv" -out "$db.partial"
+  GOFLAGS='' CGO_ENABLED=0 go run "golang.org/x/vulndb/cmd/indexdb@$VULNDB" -vulns "$src/data/osv" -out "$db.partial"
   mv "$db.partial" "$db"
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # The text report lists as "Vulnerability #N: GO-..." only what the binary
 # holds vulnerable symbols of, not what is merely in a module it lists.
-GOFLAGS= CGO_ENABLED=0 go run "golang.org/x/vuln/cmd/govulncheck@$VULN" -db "file://$db" -mode binary "$bin" >"$out" || true
+GOFLAGS='' CGO_ENABLED=0 go run "golang.org/x/vuln/cmd/govulncheck@$VULN" -db "file://$db" -mode binary "$bin" >"$out" || true
 grep -q "^Your code is affected by\|^No vulnerabilities found" "$out" || { cat "$out" >&2; echo "vulncheck: govulncheck did not finish" >&2; exit 1; }
 found=$(sed -n 's/^Vulnerability #[0-9]*: \(GO-[0-9]*-[0-9]*\)$/\1/p' "$out" | sort -u)
 accepted=$(sed -n 's/^| \(GO-[0-9]*-[0-9]*\) |.*/\1/p' README.md | sort -u)

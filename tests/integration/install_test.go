@@ -306,7 +306,7 @@ func TestShellcheck(t *testing.T) {
 	cmd := exec.Command("shellcheck", append([]string{"-x"}, scripts...)...)
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("shellcheck %v: %v\n%s", scripts, err, out)
+		t.Fatalf("shellcheck %v: %v\n%s", scripts, err, out)
 	}
 	t.Logf("shellcheck passed on %d scripts: %v", len(scripts), scripts)
 }
