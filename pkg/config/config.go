@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore/backend"
 )
 
 // DefaultConfigFile is read when neither --config nor REGENTE_CONFIG is given.
@@ -26,24 +27,28 @@ const DefaultPrivateRegistry = "/etc/regente/registries.yaml"
 // plus the upper-cased name with "-" turned into "_".
 type Server struct {
 	Node
-	ConfigFile                string   // --config
-	Token                     string   // --token; "" means the token file's, or a new one
-	TokenFile                 string   // --token-file
-	AgentToken                string   // --agent-token; "" means agents use the server token
-	Server                    string   // --server: an existing server to join (embedded etcd or a shared datastore)
-	ClusterInit               bool     // --cluster-init: start a new embedded etcd cluster
-	EtcdArgs                  []string // --etcd-arg; "key=value", etcd config-file keys
-	DataDir                   string   // --data-dir
-	RunDir                    string   // --run-dir
-	BindAddress               string   // --bind-address
-	HTTPSListenPort           int      // --https-listen-port
-	AdvertiseAddress          string   // --advertise-address; "" means the first node IP
-	TLSSANs                   []string // --tls-san; repeatable and comma-separated
-	ClusterCIDR               string   // --cluster-cidr
-	ServiceCIDR               string   // --service-cidr
-	ClusterDNS                string   // --cluster-dns; "" is filled by Complete
-	ClusterDomain             string   // --cluster-domain
-	DatastoreEndpoint         string   // --datastore-endpoint; "" means SQLite, or embedded etcd
+	ConfigFile        string   // --config
+	Token             string   // --token; "" means the token file's, or a new one
+	TokenFile         string   // --token-file
+	AgentToken        string   // --agent-token; "" means agents use the server token
+	Server            string   // --server: an existing server to join (embedded etcd or a shared datastore)
+	ClusterInit       bool     // --cluster-init: start a new embedded etcd cluster
+	EtcdArgs          []string // --etcd-arg; "key=value", etcd config-file keys
+	DataDir           string   // --data-dir
+	RunDir            string   // --run-dir
+	BindAddress       string   // --bind-address
+	HTTPSListenPort   int      // --https-listen-port
+	AdvertiseAddress  string   // --advertise-address; "" means the first node IP
+	TLSSANs           []string // --tls-san; repeatable and comma-separated
+	ClusterCIDR       string   // --cluster-cidr
+	ServiceCIDR       string   // --service-cidr
+	ClusterDNS        string   // --cluster-dns; "" is filled by Complete
+	ClusterDomain     string   // --cluster-domain
+	DatastoreEndpoint string   // --datastore-endpoint; "" means SQLite, or embedded etcd
+	// Datastore is the datastore this start runs on, decided by Complete
+	// from the datastore flags and the data dir; not a flag.
+	Datastore                 backend.Choice
+	datastoreErr              error    // why Complete could not decide; Validate reports it
 	DatastoreCAFile           string   // --datastore-cafile
 	DatastoreCertFile         string   // --datastore-certfile
 	DatastoreKeyFile          string   // --datastore-keyfile
@@ -193,8 +198,9 @@ func (n *Node) addFlags(fs *pflag.FlagSet) {
 }
 
 // Complete fills derived defaults: cluster-dns becomes the 10th address of
-// service-cidr, the datastore endpoint's scheme is lower-cased, and leading
-// dashes are stripped from *-arg entries. It never
+// service-cidr, the datastore is decided (Datastore; the endpoint's scheme
+// is lower-cased, and a restart finds an etcd member in the data dir), and
+// leading dashes are stripped from *-arg entries. It never
 // reports bad input, so that Validate can report every problem at once; when
 // service-cidr is unusable cluster-dns stays empty and Validate says why.
 func (s *Server) Complete() error {
@@ -205,10 +211,10 @@ func (s *Server) Complete() error {
 			}
 		}
 	}
-	// URL schemes are case-insensitive, kine's driver names are not:
-	// POSTGRES:// is postgres:// for every reader of the endpoint.
-	if scheme, rest, ok := strings.Cut(s.DatastoreEndpoint, "://"); ok {
-		s.DatastoreEndpoint = strings.ToLower(scheme) + "://" + rest
+	s.Datastore, s.datastoreErr = backend.Resolve(backend.Flags{
+		Endpoint: s.DatastoreEndpoint, ClusterInit: s.ClusterInit, JoinServer: s.Server, EtcdDir: s.Paths().EtcdDir})
+	if s.datastoreErr == nil {
+		s.DatastoreEndpoint = s.Datastore.Endpoint
 	}
 	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs, &s.KubeProxyArgs} {
 		for i, a := range *args {

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"regente.io/regente/pkg/datadir"
+	"regente.io/regente/pkg/datastore/backend"
 	"regente.io/regente/pkg/redact"
 )
 
@@ -101,7 +102,7 @@ func (s *Server) Validate() error {
 		fail("--write-kubeconfig-mode %q is not a file mode: give octal permissions up to 0777, e.g. 0600 (owner only) or 0644 (readable by all)", s.WriteKubeconfigMode)
 	}
 
-	errs = append(errs, checkEndpoint(s.DatastoreEndpoint))
+	errs = append(errs, s.datastoreErr)
 
 	if s.Server != "" {
 		switch u, err := url.Parse(s.Server); {
@@ -117,7 +118,7 @@ func (s *Server) Validate() error {
 		switch {
 		case s.DatastoreEndpoint != "":
 			fail("--datastore-in-memory keeps regente's own SQLite datastore in memory, not %s: drop one of them", redact.Endpoint(s.DatastoreEndpoint))
-		case s.EmbeddedEtcd():
+		case s.Datastore.Kind == backend.EmbeddedEtcd:
 			fail("--datastore-in-memory keeps the SQLite datastore of a single server in memory; embedded etcd (--cluster-init, --server, or an etcd member in the data dir) replicates instead: drop --datastore-in-memory")
 		case s.DatastoreSaveInterval < time.Second:
 			fail("--datastore-save-interval %s is too short: give at least 1s, e.g. 10m (each save writes the whole datastore)", s.DatastoreSaveInterval)
@@ -232,44 +233,4 @@ func checkSAN(san string) error {
 		return fmt.Errorf("--tls-san %q contains a comma: give each name as its own entry (in a config file, a YAML list: tls-san: [a, b])", san)
 	}
 	return nil
-}
-
-// checkEndpoint validates --datastore-endpoint. It works on text rather than
-// net/url because valid DSNs such as mysql://u:p@tcp(host:3306)/db are not
-// valid URLs. Values are shown only through redact.Endpoint.
-func checkEndpoint(e string) error {
-	if e == "" {
-		return nil
-	}
-	supported := []string{"sqlite", "postgres", "postgresql", "mysql", "http", "https", "unix", "unixs"}
-	scheme, _, ok := strings.Cut(e, "://")
-	switch {
-	case !ok:
-		return fmt.Errorf("--datastore-endpoint %q is not a URL: write it as scheme://..., e.g. postgres://user:pass@host:5432/db, or leave it empty for SQLite", redact.Endpoint(e))
-	case !slices.Contains(supported, strings.ToLower(scheme)):
-		return fmt.Errorf("--datastore-endpoint %q: unsupported scheme %q; use one of %s", redact.Endpoint(e), redact.Endpoint(scheme), strings.Join(supported, ", "))
-	}
-	return nil
-}
-
-// SharedDatastore reports whether other servers may use the same datastore,
-// which is what makes leader election among control planes necessary. A
-// SQLite file belongs to one server.
-func (s *Server) SharedDatastore() bool {
-	scheme, _, _ := strings.Cut(s.DatastoreEndpoint, "://")
-	return s.DatastoreEndpoint != "" && !strings.EqualFold(scheme, "sqlite") || s.EmbeddedEtcd()
-}
-
-// EmbeddedEtcd reports whether the server keeps its data in embedded etcd:
-// it starts or joins an etcd cluster, or it did so before (its data dir
-// holds a member, so a restart needs neither flag).
-func (s *Server) EmbeddedEtcd() bool {
-	if s.DatastoreEndpoint != "" {
-		return false
-	}
-	if s.ClusterInit || s.Server != "" {
-		return true
-	}
-	_, err := os.Stat(filepath.Join(s.Paths().EtcdDir, "member", "wal"))
-	return err == nil
 }

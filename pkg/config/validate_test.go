@@ -252,19 +252,3 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestSharedDatastore(t *testing.T) {
-	for endpoint, want := range map[string]bool{
-		"":                             false,
-		"sqlite:///var/lib/x/state.db": false,
-		"SQLITE://x":                   false,
-		"postgres://u:p@db:5432/k8s":   true,
-		"mysql://u:p@tcp(db:3306)/k8s": true,
-		"https://10.0.0.1:2379":        true,
-	} {
-		s := &Server{DatastoreEndpoint: endpoint}
-		if got := s.SharedDatastore(); got != want {
-			t.Errorf("SharedDatastore(%q) = %t, want %t", endpoint, got, want)
-		}
-	}
-}

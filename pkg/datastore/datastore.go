@@ -17,14 +17,15 @@ import (
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/component"
-	"regente.io/regente/pkg/redact"
+	"regente.io/regente/pkg/datastore/backend"
 )
 
 // Config is what the datastore needs to run.
 type Config struct {
-	// Endpoint is the user's --datastore-endpoint; empty means SQLite at SQLiteFile.
-	Endpoint string
-	// SQLiteFile is the SQLite database path used when Endpoint is empty.
+	// Backend is the server's datastore choice: regente's own SQLite at
+	// SQLiteFile (the zero value), or the endpoint of an external one.
+	Backend backend.Choice
+	// SQLiteFile is regente's own SQLite database.
 	SQLiteFile string
 	// Socket is the unix socket path kine listens on.
 	Socket string
@@ -74,7 +75,7 @@ func (k *Kine) Init(context.Context) error { return nil }
 // readiness gate.
 func (k *Kine) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "datastore")
-	if k.cfg.Endpoint == "" {
+	if k.cfg.Backend.OwnSQLite() {
 		if err := k.prepareSQLite(logger); err != nil {
 			return err
 		}
@@ -223,8 +224,8 @@ func (k *Kine) Stop(ctx context.Context) error {
 func (k *Kine) EtcdServers() string { return "unix://" + k.cfg.Socket }
 
 func (k *Kine) endpoint() string {
-	if k.cfg.Endpoint != "" {
-		return k.cfg.Endpoint
+	if !k.cfg.Backend.OwnSQLite() {
+		return k.cfg.Backend.Endpoint
 	}
 	return "sqlite://" + k.liveFile() + "?" + sqlite.DefaultParams
 }
@@ -234,10 +235,10 @@ func (k *Kine) describe() string {
 	if k.cfg.InMemory {
 		return fmt.Sprintf("sqlite in memory (%s), saved to %s every %s when more than heartbeats changed, and at stop", k.liveFile(), k.cfg.SQLiteFile, k.cfg.SaveInterval)
 	}
-	if k.cfg.Endpoint == "" {
+	if k.cfg.Backend.OwnSQLite() {
 		return "sqlite " + k.cfg.SQLiteFile
 	}
-	return redact.Endpoint(k.cfg.Endpoint)
+	return k.cfg.Backend.String()
 }
 
 // sqliteHeader starts every SQLite 3 database file.

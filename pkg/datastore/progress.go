@@ -8,12 +8,14 @@ import (
 
 	"github.com/k3s-io/kine/pkg/drivers"
 	"github.com/k3s-io/kine/pkg/server"
+
+	"regente.io/regente/pkg/datastore/backend"
 )
 
-// The SQL drivers regente runs kine with, and the prefix of the private
-// schemes under which they are registered with deliveredRevision around
-// their backend.
-var wrappedSchemes = []string{"sqlite", "postgres", "postgresql", "mysql"}
+// The SQL drivers regente runs kine with (the table is backend's), and
+// the prefix of the private schemes under which they are registered with
+// deliveredRevision around their backend.
+var wrappedSchemes = backend.SQLSchemes()
 
 const wrappedSchemePrefix = "regente-"
 

@@ -14,6 +14,7 @@ import (
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/datastore/backend"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/secretsencrypt"
@@ -29,16 +30,13 @@ type datastoreWiring struct {
 	tls           *apiserver.EtcdTLS
 	etcdMembers   func(context.Context) ([]string, error) // for joining servers; nil without etcd
 	onNodeDeleted []join.NodeDeleted
-	// snapshot takes one snapshot; nil for an external database, which is
-	// backed up with its own tools.
-	snapshot func(ctx context.Context, dir, name string) (*snapshot.Info, error)
 }
 
 func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, nodeIP net.IP, etcdArgs map[string]any) datastoreWiring {
 	paths := dirs.Server
-	if !cfg.EmbeddedEtcd() {
+	if cfg.Datastore.Kine() {
 		kine := datastore.New(datastore.Config{
-			Endpoint:     cfg.DatastoreEndpoint,
+			Backend:      cfg.Datastore,
 			SQLiteFile:   paths.SQLiteFile,
 			Socket:       paths.KineSocket,
 			TLS:          datastore.TLS{CAFile: cfg.DatastoreCAFile, CertFile: cfg.DatastoreCertFile, KeyFile: cfg.DatastoreKeyFile},
@@ -46,22 +44,14 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 			InMemory:     cfg.DatastoreInMemory,
 			SaveInterval: cfg.DatastoreSaveInterval,
 		})
-		w := datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
-		if cfg.DatastoreEndpoint == "" {
-			w.snapshot = func(_ context.Context, dir, name string) (*snapshot.Info, error) {
-				return snapshot.Sealed(snapshotKeys(paths), dir, func() (*snapshot.Info, error) {
-					return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, dirs.Run.DatastoreDir), dir, name)
-				})
-			}
-		}
-		return w
+		return datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
 	}
 	member := etcd.New(etcd.Config{
 		Dir:         paths.EtcdDir,
 		TLSDir:      paths.TLSDir,
 		NodeName:    nodeName,
 		IP:          nodeIP,
-		ClusterInit: cfg.ClusterInit,
+		ClusterInit: cfg.Datastore.Etcd == backend.EtcdInit,
 		Members:     joinedMembers(cfg, paths),
 		Args:        etcdArgs,
 	})
@@ -72,17 +62,8 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 		tls:           &apiserver.EtcdTLS{CAFile: pki.EtcdCA.Cert, CertFile: pki.EtcdClient.Cert, KeyFile: pki.EtcdClient.Key},
 		etcdMembers:   member.ClientURLs,
 		onNodeDeleted: []join.NodeDeleted{member.RemoveNode},
-		snapshot: func(ctx context.Context, dir, name string) (*snapshot.Info, error) {
-			clientCfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
-			if err != nil {
-				return nil, err
-			}
-			return snapshot.Sealed(snapshotKeys(paths), dir, func() (*snapshot.Info, error) {
-				return snapshot.SaveEtcd(ctx, clientCfg, dir, name)
-			})
-		},
 	}
-	if cfg.ClusterInit {
+	if cfg.Datastore.Etcd == backend.EtcdInit {
 		w.components = append(w.components, component.Func("migrate-sqlite", func(ctx context.Context) error {
 			return member.MigrateSQLite(ctx, paths.SQLiteFile)
 		}))
@@ -90,12 +71,6 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 	return w
 }
 
-// snapshotKeys are what this server's snapshots seal: its CAs and keys,
-// under the secret of its server token.
-func snapshotKeys(paths datadir.ServerPaths) snapshot.Keys {
-	return snapshot.Keys{TLSDir: paths.TLSDir, EncryptionConfig: secretsencrypt.Path(paths.CredDir),
-		Secret: func() (string, error) { return join.ServerSecret(paths.TokenFile) }}
-}
 
 // restoreKeys writes the CAs and keys a snapshot carries into a data dir
 // that has none (a fresh machine), opened with --token, else with the
@@ -133,9 +108,9 @@ func restoreKeys(ctx context.Context, cfg *config.Server, paths datadir.ServerPa
 	return nil
 }
 
-// joinedMembers asks --server for its etcd members; nil without --server.
+// joinedMembers asks --server for its etcd members; nil unless joining.
 func joinedMembers(cfg *config.Server, paths datadir.ServerPaths) func(context.Context) ([]string, error) {
-	if cfg.Server == "" {
+	if cfg.Datastore.Etcd != backend.EtcdJoin {
 		return nil
 	}
 	return func(ctx context.Context) ([]string, error) {

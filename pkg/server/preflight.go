@@ -25,7 +25,7 @@ func preflight(cfg *config.Server, paths datadir.ServerPaths) error {
 	if err := checkWritable(cfg.DataDir); err != nil {
 		return err
 	}
-	if cfg.DatastoreEndpoint == "" {
+	if cfg.Datastore.OwnSQLite() {
 		if err := datastore.CheckSQLiteFile(paths.SQLiteFile); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"regente.io/regente/pkg/controllermanager"
 	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/datastore/backend"
 	"regente.io/regente/pkg/deploy"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/helmchart"
@@ -36,6 +37,7 @@ import (
 	"regente.io/regente/pkg/servicelb"
 	"regente.io/regente/pkg/snapshot"
 	"regente.io/regente/pkg/snapshot/s3"
+	"regente.io/regente/pkg/snapshot/serverstate"
 	"regente.io/regente/pkg/sysimages"
 )
 
@@ -118,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			EtcdTLS:          ds.tls,
 			PKI:              pki,
 			ConfigDir:        paths.ConfigDir,
-			Alone:            !cfg.SharedDatastore(),
+			Alone:            !cfg.Datastore.Shared(),
 			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 			EncryptionConfig: secretsencrypt.Path(paths.CredDir),
 			Handlers:         joinServer.Handlers(),
@@ -133,17 +135,20 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			ClusterCIDR: cfg.ClusterCIDR,
 			ServiceCIDR: cfg.ServiceCIDR,
 			PKI:         pki,
-			LeaderElect: cfg.SharedDatastore(),
+			LeaderElect: cfg.Datastore.Shared(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
 		}), "--disable-controller-manager"),
 		component.Unless(cfg.DisableScheduler, scheduler.New(scheduler.Config{
 			Kubeconfig:  creds.scheduler,
-			LeaderElect: cfg.SharedDatastore(),
+			LeaderElect: cfg.Datastore.Shared(),
 			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
 		}), "--disable-scheduler"),
 	)
-	if ds.snapshot != nil && !cfg.DisableSnapshots {
-		sched := &snapshot.Schedule{Save: ds.snapshot, Dir: paths.SnapshotDir, NodeName: nodeName,
+	if cfg.Datastore.Snapshots() && !cfg.DisableSnapshots {
+		save := func(ctx context.Context, dir, name string) (*snapshot.Info, error) {
+			return serverstate.Save(ctx, cfg.Datastore, dirs, dir, name)
+		}
+		sched := &snapshot.Schedule{Save: save, Dir: paths.SnapshotDir, NodeName: nodeName,
 			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention}
 		if cfg.S3.Enabled {
 			sched.Offsite = func(ctx context.Context) (snapshot.Offsite, error) {
@@ -162,7 +167,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	if !cfg.DisableAgent {
 		components = append(components, component.Func("register-node", func(ctx context.Context) error {
 			return registerOwnNode(ctx, creds.admin, dirs.Agent.NodePassword, nodeName)
-		}), &roleLabels{kubeconfig: creds.admin, nodeName: nodeName, labels: serverRoleLabels(cfg.EmbeddedEtcd())})
+		}), &roleLabels{kubeconfig: creds.admin, nodeName: nodeName, labels: serverRoleLabels(cfg.Datastore.Kind == backend.EmbeddedEtcd)})
 		components = append(components, agent.Components(agent.Config{
 			Dirs:        dirs,
 			NodeName:    nodeName,
@@ -328,7 +333,7 @@ func clusterReset(ctx context.Context, cfg *config.Server, dirs datadir.Layout, 
 		withLocal.ClusterResetRestorePath = local
 		cfg = &withLocal
 	}
-	if cfg.EmbeddedEtcd() {
+	if cfg.Datastore.Kind == backend.EmbeddedEtcd {
 		if err := resetEtcd(ctx, cfg, paths, nodeName, nodeIP, etcdArgs); err != nil || cfg.ClusterResetRestorePath == "" {
 			return err
 		}
@@ -421,7 +426,7 @@ func electedControllers(cfg *config.Server, paths datadir.ServerPaths, admin, no
 	} else {
 		controllers = append(controllers, servicelb.New(admin, svclb.RefFor(cfg.SystemDefaultRegistry)))
 	}
-	if cfg.SharedDatastore() {
+	if cfg.Datastore.Shared() {
 		return []component.Component{leader.New(admin, nodeName, controllers...)}
 	}
 	return controllers

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"regente.io/regente/pkg/datastore"
+	"regente.io/regente/pkg/datastore/backend"
 )
 
 // TestSharedDatastoreProgress starts two regente datastores (kine) on one
@@ -89,7 +90,11 @@ func TestSharedDatastoreProgress(t *testing.T) {
 // until ctx ends, and returns an etcd client of it.
 func startKine(t *testing.T, ctx context.Context, endpoint, socket string) *clientv3.Client {
 	t.Helper()
-	kine := datastore.New(datastore.Config{Endpoint: endpoint, Socket: socket})
+	choice, err := backend.Resolve(backend.Flags{Endpoint: endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kine := datastore.New(datastore.Config{Backend: choice, Socket: socket})
 	if err := kine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -20,12 +20,10 @@ import (
 
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/datadir"
-	"regente.io/regente/pkg/datastore"
-	"regente.io/regente/pkg/etcd"
-	"regente.io/regente/pkg/join"
-	"regente.io/regente/pkg/secretsencrypt"
+	"regente.io/regente/pkg/datastore/backend"
 	"regente.io/regente/pkg/snapshot"
 	"regente.io/regente/pkg/snapshot/s3"
+	"regente.io/regente/pkg/snapshot/serverstate"
 )
 
 const usage = `Usage:
@@ -41,28 +39,17 @@ Restore: regente server --cluster-reset --cluster-reset-restore-path <dir>/<name
 Flags:
 %s`
 
-// save snapshots embedded etcd when the data dir holds a member, else the
-// SQLite file, or its live copy in memory under the run dir with
-// --datastore-in-memory.
-func save(layout datadir.Layout, dir, name string) (*snapshot.Info, error) {
-	paths := layout.Server
-	keys := snapshot.Keys{TLSDir: paths.TLSDir, EncryptionConfig: secretsencrypt.Path(paths.CredDir),
-		Secret: func() (string, error) { return join.ServerSecret(paths.TokenFile) }}
-	if etcd.HasData(paths.EtcdDir) {
-		cfg, err := etcd.ClientConfig(paths.TLSDir, etcd.LocalEndpoint)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		return snapshot.Sealed(keys, dir, func() (*snapshot.Info, error) { return snapshot.SaveEtcd(ctx, cfg, dir, name) })
+// save snapshots the server's datastore: embedded etcd when the data dir
+// holds a member, else the SQLite file, or its live copy in memory under
+// the run dir with --datastore-in-memory.
+func save(ctx context.Context, layout datadir.Layout, endpoint, dir, name string) (*snapshot.Info, error) {
+	store, err := backend.Resolve(backend.Flags{Endpoint: endpoint, EtcdDir: layout.Server.EtcdDir})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(paths.SQLiteFile); err != nil {
-		return nil, fmt.Errorf("no SQLite datastore at %s and no etcd member beside it (%v): run on the server, with its --data-dir; a Postgres or MySQL datastore is backed up with that database's own tools", paths.SQLiteFile, err)
-	}
-	return snapshot.Sealed(keys, dir, func() (*snapshot.Info, error) {
-		return snapshot.SaveSQLite(datastore.LiveSQLiteFile(paths.SQLiteFile, layout.Run.DatastoreDir), dir, name)
-	})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	return serverstate.Save(ctx, store, layout, dir, name)
 }
 
 // Run runs `regente etcd-snapshot args...`.
@@ -73,12 +60,13 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	dirs.AddFlags(fs)
 	dir := fs.String("etcd-snapshot-dir", "", "Snapshot directory (default: the server's --etcd-snapshot-dir, else <data-dir>/server/db/snapshots)")
 	dirFlag := fs.String("dir", "", "Same as --etcd-snapshot-dir")
+	endpoint := fs.String("datastore-endpoint", "", "The server's --datastore-endpoint (default: the config file's); an external database is backed up with its own tools")
 	host, _ := os.Hostname()
 	name := fs.String("name", "on-demand-"+strings.ToLower(host)+"-"+strconv.FormatInt(time.Now().Unix(), 10), "Name of the saved snapshot")
 	retention := fs.Int("snapshot-retention", 5, "How many on-demand snapshots prune keeps")
 	s3cfg := config.NewS3()
 	s3cfg.AddFlags(fs, true)
-	if err := config.LoadVerb("etcd-snapshot", fs, dirs, args, os.LookupEnv, append([]string{"etcd-snapshot-dir"}, config.S3Flags...)...); err != nil {
+	if err := config.LoadVerb("etcd-snapshot", fs, dirs, args, os.LookupEnv, append([]string{"etcd-snapshot-dir", "datastore-endpoint"}, config.S3Flags...)...); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
 			return nil
@@ -106,7 +94,7 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "save":
 		begin := time.Now()
-		info, err := save(layout, *dir, *name)
+		info, err := save(ctx, layout, *endpoint, *dir, *name)
 		if err != nil {
 			return err
 		}
