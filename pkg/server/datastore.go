@@ -71,7 +71,6 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 	return w
 }
 
-
 // restoreKeys writes the CAs and keys a snapshot carries into a data dir
 // that has none (a fresh machine), opened with --token, else with the
 // token the data dir already has, and keeps that token for the next start.
