@@ -44,6 +44,10 @@ type Config struct {
 	// Credentials issues or fetches the node's certificates into tlsDir:
 	// from the server's own CAs on a server, through the join on an agent.
 	Credentials func(ctx context.Context, tlsDir string) (*certs.NodePKI, error)
+	// CADir holds the CA certificates the node trusts: the server's TLS
+	// dir on a server, the node's own TLS dir (written by the join) on an
+	// agent.
+	CADir string
 	// Before are components that run before the node's own, such as the
 	// agent's API server load balancer.
 	Before         []component.Component
@@ -71,7 +75,7 @@ func Components(cfg Config) []component.Component {
 	archive := embedded.Archive()
 	payloadDir := payload.Dir(archive, cfg.Dirs.DataDir)
 	binDir := filepath.Join(payloadDir, "bin")
-	nodePKI := &certs.NodePKI{}
+	nodePKI := certs.NodeFiles(cfg.CADir, dirs.TLSDir)
 	kubeletKubeconfig, proxyKubeconfig, flannelKubeconfig := dirs.KubeletKubeconfig, dirs.ProxyKubeconfig, dirs.FlannelKubeconfig
 	cniConfDir := dirs.CNIConfDir
 
@@ -102,7 +106,6 @@ func Components(cfg Config) []component.Component {
 			if err != nil {
 				return fmt.Errorf("node credentials: %w", err)
 			}
-			*nodePKI = *issued
 			for _, change := range issued.Changed {
 				klog.FromContext(ctx).Info("Certificate "+change, "component", "certs")
 			}
@@ -129,7 +132,7 @@ func Components(cfg Config) []component.Component {
 			RootDir:         dirs.KubeletDir,
 			ConfigDir:       dirs.ConfigDir,
 			Kubeconfig:      kubeletKubeconfig,
-			PKI:             nodePKI,
+			PKI:             &nodePKI,
 			RuntimeEndpoint: containerd.Endpoint(),
 			ClusterDNS:      cfg.ClusterDNS,
 			ClusterDomain:   cfg.ClusterDomain,
@@ -152,9 +155,8 @@ func Components(cfg Config) []component.Component {
 		}),
 		component.Unless(cfg.DisableKubeProxy, kubeProxy, "--disable-kube-proxy: Services work only through a CNI that implements them"),
 		networkPolicy(cfg, flannelKubeconfig),
-		component.Func("announce-node", func(ctx context.Context) error {
-			go announceReady(ctx, kubeletKubeconfig, cfg)
-			return nil
+		component.Background("announce-node", func(ctx context.Context) {
+			announceReady(ctx, kubeletKubeconfig, cfg)
 		}),
 	)
 }
@@ -172,8 +174,8 @@ func networkPolicy(cfg Config, kubeconfig string) component.Component {
 }
 
 // announceReady announces the node's addresses in its annotations, for
-// the server's cloud node controller, and logs once when the node first
-// reports Ready.
+// the server's cloud node controller, logs once when the node first
+// reports Ready, then reports pressure on the node until ctx ends.
 func announceReady(ctx context.Context, kubeconfigPath string, cfg Config) {
 	logger := klog.FromContext(ctx).WithValues("component", "agent")
 	_, client, err := kubeconfig.Client(kubeconfigPath)
@@ -212,12 +214,12 @@ func announceReady(ctx context.Context, kubeconfigPath string, cfg Config) {
 		for _, c := range node.Status.Conditions {
 			if c.Type == "Ready" && c.Status == "True" {
 				logger.Info("Node is Ready", "node", cfg.NodeName, "after", time.Since(begin).Round(time.Millisecond))
-				go reportPressure(ctx, logger, client, cfg.NodeName, cfg.Dirs.Agent.KubeletDir)
 				return true, nil
 			}
 		}
 		return false, nil
 	})
+	reportPressure(ctx, logger, client, cfg.NodeName, cfg.Dirs.Agent.KubeletDir)
 }
 
 // nilIfEmpty makes an empty annotation value a JSON null, which a merge

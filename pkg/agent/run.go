@@ -87,6 +87,7 @@ func Run(ctx context.Context, cfg *config.Agent) error {
 		ExternalIPs:          cfg.NodeExternalIPs,
 		ServerURL:            lb.URL(),
 		Credentials:          func(context.Context, string) (*certs.NodePKI, error) { return joined.PKI, nil },
+		CADir:                dirs.Agent.TLSDir,
 		Before:               []component.Component{lock, lb},
 		ClusterDNS:           joined.Cluster.ClusterDNS,
 		ClusterDomain:        joined.Cluster.ClusterDomain,

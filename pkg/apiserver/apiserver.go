@@ -86,6 +86,8 @@ func New(cfg Config) *APIServer {
 // Name implements component.Component.
 func (a *APIServer) Name() string { return "apiserver" }
 
+var _ component.Initer = (*APIServer)(nil)
+
 // Init parses the flags, so a bad --kube-apiserver-arg is reported before
 // anything starts. It writes nothing: Start writes the files they name.
 func (a *APIServer) Init(context.Context) error {

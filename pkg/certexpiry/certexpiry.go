@@ -56,9 +56,6 @@ func New(cfg Config) *Watcher {
 // Name implements component.Component.
 func (w *Watcher) Name() string { return "cert-expiry" }
 
-// Init implements component.Component.
-func (w *Watcher) Init(context.Context) error { return nil }
-
 // Start checks now and then every 12 hours.
 func (w *Watcher) Start(ctx context.Context) error {
 	_, client, err := kubeconfig.Client(w.cfg.Kubeconfig)

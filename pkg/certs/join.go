@@ -168,12 +168,6 @@ func WriteJoinedNode(dir string, serverCA, clientCA []byte, issued map[NodeRole]
 	if err := atomicfile.Write(files...); err != nil {
 		return nil, err
 	}
-	return &NodePKI{
-		ServerCA:       pair(dir, "server-ca").Cert,
-		ClientCA:       pair(dir, "client-ca").Cert,
-		KubeletClient:  pair(dir, string(RoleKubeletClient)),
-		KubeletServing: pair(dir, string(RoleKubeletServing)),
-		KubeProxy:      pair(dir, string(RoleKubeProxy)),
-		Flannel:        pair(dir, string(RoleFlannel)),
-	}, nil
+	pki := NodeFiles(dir, dir)
+	return &pki, nil
 }

@@ -68,13 +68,23 @@ func EnsureNode(o NodeOptions) (*NodePKI, error) {
 			return nil, err
 		}
 	}
-	return &NodePKI{
-		ServerCA:       pair(o.CADir, "server-ca").Cert,
-		ClientCA:       pair(o.CADir, "client-ca").Cert,
-		KubeletClient:  pair(o.Dir, "client-kubelet"),
-		KubeletServing: pair(o.Dir, "serving-kubelet"),
-		KubeProxy:      pair(o.Dir, "client-kube-proxy"),
-		Flannel:        pair(o.Dir, "client-flannel"),
-		Changed:        e.changed,
-	}, nil
+	files := NodeFiles(o.CADir, o.Dir)
+	files.Changed = e.changed
+	return &files, nil
+}
+
+// NodeFiles names a node's credential files: the CA certificates in
+// caDir (the server's TLS dir on a server, the node's own on an agent,
+// where the join writes them) and the node's key pairs in dir. The names
+// are known before the files exist, so components are configured with
+// them up front.
+func NodeFiles(caDir, dir string) NodePKI {
+	return NodePKI{
+		ServerCA:       pair(caDir, "server-ca").Cert,
+		ClientCA:       pair(caDir, "client-ca").Cert,
+		KubeletClient:  pair(dir, string(RoleKubeletClient)),
+		KubeletServing: pair(dir, string(RoleKubeletServing)),
+		KubeProxy:      pair(dir, string(RoleKubeProxy)),
+		Flannel:        pair(dir, string(RoleFlannel)),
+	}
 }

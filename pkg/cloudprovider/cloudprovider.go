@@ -104,9 +104,6 @@ func NewController(kubeconfig string) *Controller { return &Controller{kubeconfi
 // Name implements component.Component.
 func (c *Controller) Name() string { return "cloud-node-controller" }
 
-// Init implements component.Component.
-func (c *Controller) Init(context.Context) error { return nil }
-
 // statusUpdate is how often every node's addresses are re-read.
 const statusUpdate = time.Minute
 

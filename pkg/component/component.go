@@ -10,14 +10,27 @@ import (
 type Component interface {
 	// Name is the short name used in logs and errors ("apiserver").
 	Name() string
-	// Init prepares everything that can fail before anything runs: files,
-	// options, validation. It must not start goroutines that outlive it.
-	Init(ctx context.Context) error
 	// Start launches the component and returns once it runs. ctx lives as
 	// long as the process; long-running work belongs in goroutines.
 	Start(ctx context.Context) error
 	// Stop ends the component and waits for it within ctx's deadline.
 	Stop(ctx context.Context) error
+}
+
+// Initer is implemented by components with work that can fail before
+// anything runs: files, options, validation. The manager runs every
+// Init, in parallel, before the first Start; Init must not start
+// goroutines that outlive it.
+type Initer interface {
+	Init(ctx context.Context) error
+}
+
+// Init runs c's Init, if it has one.
+func Init(ctx context.Context, c Component) error {
+	if i, ok := c.(Initer); ok {
+		return i.Init(ctx)
+	}
+	return nil
 }
 
 // Ready is implemented by components that later ones must wait for.
@@ -44,7 +57,6 @@ type funcComponent struct {
 }
 
 func (f funcComponent) Name() string                    { return f.name }
-func (f funcComponent) Init(context.Context) error      { return nil }
 func (f funcComponent) Start(ctx context.Context) error { return f.start(ctx) }
 func (f funcComponent) Stop(context.Context) error      { return nil }
 

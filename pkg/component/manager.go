@@ -88,7 +88,7 @@ func (m *Manager) initAll(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, c := range m.components {
 		wg.Go(func() {
-			if err := c.Init(ctx); err != nil {
+			if err := Init(ctx, c); err != nil {
 				errs[i] = fmt.Errorf("init %s: %w", c.Name(), err)
 			}
 		})

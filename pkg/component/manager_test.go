@@ -144,3 +144,33 @@ func TestRunnerReportsEarlyExitAndStops(t *testing.T) {
 	default:
 	}
 }
+
+// Background work that ends early is no failure; Stop waits for work
+// still running to return.
+func TestBackground(t *testing.T) {
+	ctx := context.Background()
+	early := Background("early", func(context.Context) {})
+	if err := early.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	long := Background("long", func(ctx context.Context) { <-ctx.Done(); close(returned) })
+	if err := long.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Component{early, long} {
+		if err := c.Stop(ctx); err != nil {
+			t.Fatalf("stop %s: %v", c.Name(), err)
+		}
+		select {
+		case err := <-c.(Failer).Err():
+			t.Errorf("%s reported %v", c.Name(), err)
+		default:
+		}
+	}
+	select {
+	case <-returned:
+	default:
+		t.Error("Stop returned before the background work did")
+	}
+}

@@ -78,3 +78,30 @@ func (r *Runner) Cancel() {
 		r.cancel()
 	}
 }
+
+// Background is a component that runs watch in a goroutine from its turn
+// in the wiring list until Stop, which cancels watch's context and waits
+// for it: work that follows the cluster (announcing a node, reporting its
+// pressure) without holding up the components after it, and without a
+// goroutine that outlives the manager.
+func Background(name string, watch func(ctx context.Context)) Component {
+	return &background{name: name, watch: watch}
+}
+
+type background struct {
+	Runner
+	name  string
+	watch func(ctx context.Context)
+}
+
+func (b *background) Name() string { return b.name }
+
+func (b *background) Start(ctx context.Context) error {
+	return b.Runner.Start(ctx, func(ctx context.Context) (func() error, error) {
+		return func() error {
+			b.watch(ctx)
+			<-ctx.Done() // done early is not a failure: the work is over
+			return nil
+		}, nil
+	})
+}

@@ -49,6 +49,8 @@ func New(cfg Config) *ControllerManager {
 // Name implements component.Component.
 func (c *ControllerManager) Name() string { return "controller-manager" }
 
+var _ component.Initer = (*ControllerManager)(nil)
+
 // Init parses the flags so a bad --kube-controller-manager-arg stops the
 // server before anything starts.
 func (c *ControllerManager) Init(context.Context) error {

@@ -40,9 +40,6 @@ type Lock struct {
 // Name implements component.Component.
 func (l *Lock) Name() string { return "datadir" }
 
-// Init implements component.Component.
-func (l *Lock) Init(context.Context) error { return nil }
-
 // Start creates the dirs and takes the lock. A lock already held is kept:
 // the agent takes it before it joins, ahead of its components.
 func (l *Lock) Start(context.Context) error {

@@ -65,11 +65,6 @@ func New(cfg Config) *Kine { return &Kine{cfg: cfg} }
 // Name implements component.Component.
 func (k *Kine) Name() string { return "datastore" }
 
-// Init does nothing: the SQLite file is checked by the server's preflight
-// (CheckSQLiteFile) and its directory created by Start, so that no Init
-// writes to the data dir.
-func (k *Kine) Init(context.Context) error { return nil }
-
 // Start opens the backend and serves the etcd API on the socket. kine's
 // Listen returns only once the backend is usable, so Start doubles as the
 // readiness gate.

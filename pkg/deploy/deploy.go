@@ -64,6 +64,8 @@ func (d *Deploy) Name() string { return "deploy" }
 // regente unchanged.
 func k3sOnly(name string) bool { return name == "traefik" }
 
+var _ component.Initer = (*Deploy)(nil)
+
 // Init checks --disable against the add-ons there are.
 func (d *Deploy) Init(ctx context.Context) error {
 	names := append(Names(d.cfg.Addons), d.cfg.Controllers...)

@@ -64,10 +64,6 @@ func New(cfg Config) *Etcd { return &Etcd{cfg: cfg, errCh: make(chan error, 1)} 
 // Name implements component.Component.
 func (e *Etcd) Name() string { return "etcd" }
 
-// Init implements component.Component; the arguments were checked by
-// ParseArgs and nothing is written before Start.
-func (e *Etcd) Init(context.Context) error { return nil }
-
 // Err implements component.Failer: the member stopped on its own, for
 // example because it was removed from the cluster.
 func (e *Etcd) Err() <-chan error { return e.errCh }

@@ -71,9 +71,6 @@ func New(cfg Config) *Controller { return &Controller{cfg: cfg} }
 // Name implements component.Component.
 func (c *Controller) Name() string { return "helm-controller" }
 
-// Init implements component.Component.
-func (c *Controller) Init(context.Context) error { return nil }
-
 // Start installs the CRDs, so that manifests holding HelmCharts apply, and
 // then reconciles HelmCharts until Stop.
 func (c *Controller) Start(ctx context.Context) error {

@@ -65,9 +65,6 @@ func New(cfg Config) *Importer { return &Importer{cfg: cfg} }
 // Name implements component.Component.
 func (i *Importer) Name() string { return "images" }
 
-// Init implements component.Component.
-func (i *Importer) Init(context.Context) error { return nil }
-
 // Stop ends the watcher.
 func (i *Importer) Stop(ctx context.Context) error {
 	if i.cancel == nil {

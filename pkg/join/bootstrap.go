@@ -64,10 +64,8 @@ func (s *Server) handleBootstrap(r *http.Request) (*BootstrapResponse, error) {
 	if err != nil {
 		return nil, refuse(http.StatusUnauthorized, "%v", err)
 	}
-	s.mu.RLock()
-	server := s.secrets[0]
-	s.mu.RUnlock()
-	if when, ok := s.revokedAt(t); ok && t.Kind == KindServer {
+	server, _ := s.cfg.Tokens.secrets()
+	if when, ok := s.cfg.Tokens.revokedAt(t); ok && t.Kind == KindServer {
 		return nil, refuse(http.StatusUnauthorized, "the server token was replaced by `regente token rotate` on %s: join with the new token, in <data-dir>/server/token on the first server", when.Format(time.RFC3339))
 	}
 	if t.Kind != KindServer || !equal(t.Secret, server) {

@@ -40,9 +40,6 @@ func NewPasswordCleanup(kubeconfig string, onDelete ...NodeDeleted) *PasswordCle
 // Name implements component.Component.
 func (p *PasswordCleanup) Name() string { return "node-password-cleanup" }
 
-// Init implements component.Component.
-func (p *PasswordCleanup) Init(context.Context) error { return nil }
-
 // Start watches Node deletions until Stop.
 func (p *PasswordCleanup) Start(ctx context.Context) error {
 	_, client, err := kubeconfig.Client(p.kubeconfig)

@@ -1,5 +1,8 @@
 // Package join lets agents join a server, as k3s's do: the token, the
-// server's join endpoints and the agent's side of them.
+// server's token store (Tokens: the token files, the revoked list and
+// rotation), the bootstrap tokens `regente token` manages
+// (BootstrapTokens), the server's join endpoints, built with the store,
+// and the agent's side of them.
 //
 // The token is K10<sha256 of the server CA file>::<credential>, where the
 // credential is server:<secret> (the server's own secret, which servers and

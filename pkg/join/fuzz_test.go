@@ -101,10 +101,10 @@ func FuzzJoinRequest(f *testing.F) {
 	// One API for every case, as a real server has: a node name a case
 	// registered stays registered, with its password.
 	client := fake.NewClientset()
+	tokens := loadedTokens(f, "srv-secret", "agent-secret")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := &Server{client: client, signer: signer}
+		s := &Server{client: client, signer: signer, cfg: ServerConfig{Tokens: tokens}}
 		s.once.Do(func() {}) // connected: the fake client and the signer are set
-		s.SetSecrets("srv-secret", "agent-secret")
 		w := httptest.NewRecorder()
 		s.join(w, httptest.NewRequest(http.MethodPost, PathJoin, bytes.NewReader(body)))
 		var req Request

@@ -12,10 +12,9 @@ import (
 
 func TestRefusedTokensAreRateLimited(t *testing.T) {
 	now := time.Now()
-	s := NewServer(ServerConfig{})
+	s := NewServer(ServerConfig{Tokens: loadedTokens(t, "srv-secret", "")})
 	s.client = fake.NewClientset()
 	s.once.Do(func() {})
-	s.SetSecrets("srv-secret", "")
 	s.refusals.now = func() time.Time { return now }
 	join := s.Handlers()[PathJoin]
 	post := func(addr, token string) *httptest.ResponseRecorder {

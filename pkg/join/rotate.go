@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"k8s.io/klog/v2"
 )
@@ -40,43 +39,10 @@ func (s *Server) handleRotate(r *http.Request) (*RotateResponse, error) {
 	if err != nil {
 		return nil, refuse(http.StatusUnauthorized, "%v", err)
 	}
-	s.rotating.Lock()
-	defer s.rotating.Unlock()
-	s.mu.RLock()
-	current, rotator := s.secrets[0], s.rotator
-	s.mu.RUnlock()
-	if when, ok := s.revokedAt(t); ok && t.Kind == KindServer {
-		return nil, refuse(http.StatusUnauthorized, "the token was already replaced by `regente token rotate` on %s: the current one is in <data-dir>/server/token on a server", when.Format(time.RFC3339))
-	}
-	if t.Kind != KindServer || !equal(t.Secret, current) {
-		return nil, refuse(http.StatusUnauthorized, "only the current server token (K10<hash>::server:<secret>, in <data-dir>/server/token) may rotate it; agent and bootstrap tokens may not")
-	}
-	if err := CheckNewSecret(req.NewSecret); err != nil {
-		return nil, refuse(http.StatusBadRequest, "%v", err)
-	}
-	if req.NewSecret == current {
-		return nil, refuse(http.StatusBadRequest, "the new token is the current one: give another, or leave --new-token out to have one generated")
-	}
-	if _, ok := s.revokedAt(Token{Kind: KindServer, Secret: req.NewSecret}); ok {
-		return nil, refuse(http.StatusBadRequest, "the new token was this server's token before and was rotated away: pick one never used")
-	}
-	if rotator == nil {
-		return nil, fmt.Errorf("the server is still starting: try again in a moment")
-	}
-	token, err := rotator(r.Context(), current, req.NewSecret)
+	token, err := s.cfg.Tokens.Rotate(r.Context(), t, req.NewSecret)
 	if err != nil {
-		return nil, fmt.Errorf("rotate the server token: %w", err)
+		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.secrets[0] = req.NewSecret
-	if !s.agentOwn {
-		s.secrets[1] = req.NewSecret
-	}
-	if s.revoked == nil {
-		s.revoked = map[string]time.Time{}
-	}
-	s.revoked[SecretHash(current)] = time.Now().UTC()
 	return &RotateResponse{Token: token}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -23,16 +24,16 @@ func TestRotate(t *testing.T) {
 	const old, next = "old-secret-0123456789", "new-secret-0123456789"
 	for _, agentToken := range []string{"", "agent-secret-0123456789"} {
 		t.Run("agent token "+agentToken, func(t *testing.T) {
-			s := &Server{}
-			s.SetSecrets(old, agentToken)
+			s := &Server{cfg: ServerConfig{Tokens: NewTokens(TokenFiles{})}}
 			if code, body := postRotate(t, s, "server:"+old, next); code != http.StatusInternalServerError || !strings.Contains(body, "still starting") {
-				t.Errorf("before SetRotator: %d %s", code, body)
+				t.Errorf("before the store is loaded: %d %s", code, body)
 			}
-			var persisted []string
-			s.SetRotator(func(_ context.Context, o, n string) (string, error) {
-				persisted = append(persisted, o+">"+n)
-				return "K10hash::server:" + n, nil
-			})
+			tokens := loadedTokens(t, old, agentToken)
+			s.cfg.Tokens = tokens
+			persisted := func() string {
+				b, _ := os.ReadFile(tokens.files.Token)
+				return string(b)
+			}
 			for _, tc := range []struct {
 				credential, newSecret string
 				code                  int
@@ -48,15 +49,18 @@ func TestRotate(t *testing.T) {
 					t.Errorf("%s → %s: %d %s, want %d %q", tc.credential, tc.newSecret, code, body, tc.code, tc.want)
 				}
 			}
-			if len(persisted) != 0 {
-				t.Fatalf("refused rotations were persisted: %v", persisted)
+			if got := persisted(); got != "" {
+				t.Fatalf("a refused rotation was persisted: %s", got)
 			}
 			code, body := postRotate(t, s, "server:"+old, next)
 			if code != http.StatusOK || !strings.Contains(body, "K10hash::server:"+next) {
 				t.Fatalf("rotation: %d %s", code, body)
 			}
-			if len(persisted) != 1 || persisted[0] != old+">"+next {
-				t.Errorf("persisted %v", persisted)
+			if got := persisted(); got != "K10hash::server:"+next+"\n" {
+				t.Errorf("token file holds %q", got)
+			}
+			if b, _ := os.ReadFile(tokens.files.Revoked); !strings.Contains(string(b), SecretHash(old)) || strings.Contains(string(b), old) {
+				t.Errorf("revoked list must hold the old secret's hash only:\n%s", b)
 			}
 			ctx := context.Background()
 			var ref *refusal

@@ -32,6 +32,8 @@ import (
 
 // ServerConfig configures the join endpoints.
 type ServerConfig struct {
+	// Tokens holds the secrets joins are checked against and rotates them.
+	Tokens     *Tokens
 	CADir      string // the server's TLS dir
 	Kubeconfig string // reads bootstrap tokens and EndpointSlices, keeps node passwords
 	Cluster    Cluster
@@ -45,15 +47,7 @@ type ServerConfig struct {
 
 // Server serves the join endpoints.
 type Server struct {
-	cfg      ServerConfig
-	mu       sync.RWMutex
-	secrets  [2]string // server, agent; set by SetSecrets
-	agentOwn bool      // the agent secret is --agent-token's, not the server's
-	revoked  map[string]time.Time
-	rotator  Rotator
-	// rotating serializes rotations, so that two at once cannot both
-	// replace the same secret.
-	rotating sync.Mutex
+	cfg ServerConfig
 	// refusals slows token guessing through the endpoints.
 	refusals *refusals
 	once     sync.Once
@@ -62,45 +56,10 @@ type Server struct {
 	err      error
 }
 
-// Rotator makes a server secret rotation durable (the token file, the
-// list of replaced secrets) and returns the new full token. The join
-// service accepts the new secret only once it returns.
-type Rotator func(ctx context.Context, oldSecret, newSecret string) (string, error)
-
 // NewServer returns the endpoints; they connect to the API lazily, at the
 // first join, since they are served by the API server they talk to.
 func NewServer(cfg ServerConfig) *Server {
 	return &Server{cfg: cfg, refusals: newRefusals()}
-}
-
-// SetSecrets sets the secret of server:<secret> tokens and that of
-// node:<secret> (--agent-token), which defaults to the server's. Until it
-// is called, every token is refused.
-func (s *Server) SetSecrets(server, agent string) {
-	if agent == "" {
-		agent = server
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.secrets = [2]string{server, agent}
-	s.agentOwn = agent != server
-}
-
-// SetRevoked sets the server secrets `regente token rotate` replaced, by
-// SecretHash, with when: a join with one of them is refused with a message
-// that says so.
-func (s *Server) SetRevoked(revoked map[string]time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.revoked = revoked
-}
-
-// SetRotator enables PathRotate; until it is called, rotations are
-// refused.
-func (s *Server) SetRotator(r Rotator) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rotator = r
 }
 
 // Handlers returns the endpoints by path, for the API server's mux.
@@ -247,9 +206,7 @@ func (s *Server) checkToken(ctx context.Context, credential string) error {
 		return refuse(http.StatusUnauthorized, "%v", err)
 	}
 	const fix = "copy the token from <data-dir>/server/token on a server, or create one with `regente token create`"
-	s.mu.RLock()
-	server, agent := s.secrets[0], s.secrets[1]
-	s.mu.RUnlock()
+	server, agent := s.cfg.Tokens.secrets()
 	switch t.Kind {
 	case KindServer:
 		if equal(t.Secret, server) {
@@ -277,21 +234,10 @@ func (s *Server) checkToken(ctx context.Context, credential string) error {
 			return nil
 		}
 	}
-	if when, ok := s.revokedAt(t); ok {
+	if when, ok := s.cfg.Tokens.revokedAt(t); ok {
 		return refuse(http.StatusUnauthorized, "the token was replaced by `regente token rotate` on %s: use the new token, in <data-dir>/server/token on a server", when.Format(time.RFC3339))
 	}
 	return refuse(http.StatusUnauthorized, "the token's secret does not match this server's: %s", fix)
-}
-
-// revokedAt reports when a server or agent secret was rotated away.
-func (s *Server) revokedAt(t Token) (time.Time, bool) {
-	if t.Kind != KindServer && t.Kind != KindNode {
-		return time.Time{}, false
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	when, ok := s.revoked[SecretHash(t.Secret)]
-	return when, ok
 }
 
 func equal(a, b string) bool {

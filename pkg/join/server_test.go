@@ -32,8 +32,7 @@ func TestCheckToken(t *testing.T) {
 		bootstrapSecret("oldold", "0123456789abcdef", now.Add(-time.Hour), "true"),
 		bootstrapSecret("signer", "0123456789abcdef", now.Add(time.Hour), "false"),
 	)
-	s := &Server{client: client}
-	s.SetSecrets("srv-secret", "agent-secret")
+	s := &Server{client: client, cfg: ServerConfig{Tokens: loadedTokens(t, "srv-secret", "agent-secret")}}
 	for _, tc := range []struct {
 		credential, want string // want "" = accepted
 	}{

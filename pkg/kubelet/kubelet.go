@@ -53,9 +53,6 @@ func New(cfg Config) *Kubelet { return &Kubelet{cfg: cfg} }
 // Name implements component.Component.
 func (k *Kubelet) Name() string { return "kubelet" }
 
-// Init implements component.Component.
-func (k *Kubelet) Init(context.Context) error { return nil }
-
 func (k *Kubelet) configFile() string { return filepath.Join(k.cfg.ConfigDir, "kubelet-config.yaml") }
 
 // Start writes the config file and runs the upstream kubelet command.

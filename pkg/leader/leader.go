@@ -46,12 +46,14 @@ func New(kubeconfigPath, nodeName string, components ...component.Component) *El
 // Name implements component.Component.
 func (e *Elected) Name() string { return "elected-controllers" }
 
+var _ component.Initer = (*Elected)(nil)
+
 // Init runs every component's Init now, so bad input is reported at start
 // on every server, not only on the one that leads.
 func (e *Elected) Init(ctx context.Context) error {
 	var errs []error
 	for _, c := range e.components {
-		if err := c.Init(ctx); err != nil {
+		if err := component.Init(ctx, c); err != nil {
 			errs = append(errs, fmt.Errorf("init %s: %w", c.Name(), err))
 		}
 	}

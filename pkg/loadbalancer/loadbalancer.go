@@ -104,6 +104,8 @@ func (l *LoadBalancer) Name() string { return "loadbalancer" }
 // URL is the https URL the node's components use.
 func (l *LoadBalancer) URL() string { return "https://" + l.cfg.Listen }
 
+var _ component.Initer = (*LoadBalancer)(nil)
+
 // Init checks the server URLs.
 func (l *LoadBalancer) Init(context.Context) error {
 	hosts, err := hostPorts(l.cfg.Servers)

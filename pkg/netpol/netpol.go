@@ -49,9 +49,6 @@ func New(cfg Config) *NetworkPolicy { return &NetworkPolicy{cfg: cfg} }
 // Name implements component.Component.
 func (n *NetworkPolicy) Name() string { return "network-policy" }
 
-// Init implements component.Component.
-func (n *NetworkPolicy) Init(context.Context) error { return nil }
-
 // Start runs the controller until Stop.
 func (n *NetworkPolicy) Start(ctx context.Context) error {
 	_, client, err := kubeconfig.Client(n.cfg.Kubeconfig)

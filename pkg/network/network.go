@@ -82,6 +82,8 @@ func HostTools() map[string]string {
 	return map[string]string{"iptables": "iptables"}
 }
 
+var _ component.Initer = (*Flannel)(nil)
+
 // Init checks the host tools and kernel features pod
 // networking needs, and turns on the kernel switches it may (ip_forward,
 // bridge netfilter), before anything starts; it writes nothing under the

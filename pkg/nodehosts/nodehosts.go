@@ -47,9 +47,6 @@ func New(kubeconfig string) *NodeHosts { return &NodeHosts{kubeconfig: kubeconfi
 // Name implements component.Component.
 func (n *NodeHosts) Name() string { return "node-hosts" }
 
-// Init implements component.Component.
-func (n *NodeHosts) Init(context.Context) error { return nil }
-
 // Start watches nodes and rewrites NodeHosts whenever one changes.
 func (n *NodeHosts) Start(ctx context.Context) error {
 	_, client, err := kubeconfig.Client(n.kubeconfig)

@@ -39,6 +39,8 @@ func New(cfg Config) *Proxy { return &Proxy{cfg: cfg} }
 // Name implements component.Component.
 func (p *Proxy) Name() string { return "kube-proxy" }
 
+var _ component.Initer = (*Proxy)(nil)
+
 // Init parses the flags and checks the host tools of the chosen mode.
 func (p *Proxy) Init(context.Context) error {
 	p.opts = app.NewOptions()

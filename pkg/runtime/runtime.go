@@ -62,6 +62,8 @@ func (c *Containerd) Socket() string { return filepath.Join(c.cfg.StateDir, "con
 // Endpoint is the kubelet's --container-runtime-endpoint.
 func (c *Containerd) Endpoint() string { return "unix://" + c.Socket() }
 
+var _ component.Initer = (*Containerd)(nil)
+
 // Init reads the registries file, so that a bad one stops the process
 // before anything starts; the config is written by Start.
 func (c *Containerd) Init(context.Context) error {

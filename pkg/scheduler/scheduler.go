@@ -46,6 +46,8 @@ func New(cfg Config) *Scheduler {
 // Name implements component.Component.
 func (s *Scheduler) Name() string { return "scheduler" }
 
+var _ component.Initer = (*Scheduler)(nil)
+
 // Init parses the flags so a bad --kube-scheduler-arg stops the server
 // before anything starts.
 func (s *Scheduler) Init(context.Context) error {

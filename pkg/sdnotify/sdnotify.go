@@ -31,9 +31,7 @@ type Ready struct {
 	What string
 }
 
-func (r *Ready) Name() string               { return "sd-notify" }
-func (r *Ready) Init(context.Context) error { return nil }
-
+func (r *Ready) Name() string { return "sd-notify" }
 func (r *Ready) Start(ctx context.Context) error {
 	r.notify(ctx, "READY=1\nSTATUS="+r.What+" is running")
 	return nil

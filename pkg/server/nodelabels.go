@@ -39,8 +39,7 @@ type roleLabels struct {
 
 var _ component.Failer = (*roleLabels)(nil)
 
-func (r *roleLabels) Name() string               { return "server-node-labels" }
-func (r *roleLabels) Init(context.Context) error { return nil }
+func (r *roleLabels) Name() string { return "server-node-labels" }
 
 // Start patches the labels in the background, retrying every second until
 // the node exists.

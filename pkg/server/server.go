@@ -75,7 +75,10 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	}
 
 	ds := newDatastore(cfg, dirs, nodeName, nodeIPs[0], etcdArgs)
+	tokens := join.NewTokens(join.TokenFiles{Token: paths.TokenFile, AgentToken: paths.AgentToken,
+		Revoked: paths.RevokedFile, NodeToken: paths.NodeToken, TLSDir: paths.TLSDir})
 	joinServer := join.NewServer(join.ServerConfig{
+		Tokens:           tokens,
 		EtcdMembers:      ds.etcdMembers,
 		CADir:            paths.TLSDir,
 		EncryptionConfig: secretsencrypt.Path(paths.CredDir),
@@ -93,82 +96,85 @@ func Run(ctx context.Context, cfg *config.Server) error {
 	// Every component's Init (upstream flag parsing among them) runs before
 	// the first Start, so bad input is reported before the lock, the
 	// certificates or the datastore touch the data dir.
-	components := []component.Component{
-		&datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile},
-		component.Func("join-server", func(ctx context.Context) error {
-			return joinCluster(ctx, cfg, paths)
-		}),
-		component.Func("certs", func(ctx context.Context) error {
-			return ensureCredentials(ctx, cfg, paths, nodeName, nodeIPs, creds)
-		}),
-		component.Func("token", func(ctx context.Context) error {
-			return ensureTokens(ctx, cfg, paths, joinServer)
-		}),
-		component.Func("secrets-encryption", func(ctx context.Context) error {
-			return ensureEncryption(ctx, cfg, paths)
-		}),
-	}
-	components = append(components, ds.components...)
-	components = append(components,
-		apiserver.New(apiserver.Config{
-			BindAddress:      cfg.BindAddress,
-			AdvertiseAddress: advertise,
-			Port:             cfg.HTTPSListenPort,
-			ServiceCIDR:      cfg.ServiceCIDR,
-			ClusterDomain:    cfg.ClusterDomain,
-			EtcdServers:      ds.servers,
-			EtcdTLS:          ds.tls,
-			PKI:              pki,
-			ConfigDir:        paths.ConfigDir,
-			Alone:            !cfg.Datastore.Shared(),
-			ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
-			EncryptionConfig: secretsencrypt.Path(paths.CredDir),
-			Handlers:         joinServer.Handlers(),
-		}),
-		clusterRoles(creds.admin),
-		join.NewPasswordCleanup(creds.admin, ds.onNodeDeleted...),
-		component.Unless(cfg.DisableCloudController, cloudprovider.NewController(creds.admin),
-			"--disable-cloud-controller: nodes stay tainted node.cloudprovider.kubernetes.io/uninitialized until your cloud controller manager initializes them"),
-		announce(cfg),
-		component.Unless(cfg.DisableControllerManager, controllermanager.New(controllermanager.Config{
-			Kubeconfig:  creds.controllerManager,
-			ClusterCIDR: cfg.ClusterCIDR,
-			ServiceCIDR: cfg.ServiceCIDR,
-			PKI:         pki,
-			LeaderElect: cfg.Datastore.Shared(),
-			ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
-		}), "--disable-controller-manager"),
-		component.Unless(cfg.DisableScheduler, scheduler.New(scheduler.Config{
-			Kubeconfig:  creds.scheduler,
-			LeaderElect: cfg.Datastore.Shared(),
-			ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
-		}), "--disable-scheduler"),
-	)
-	if cfg.Datastore.Snapshots() && !cfg.DisableSnapshots {
-		save := func(ctx context.Context, dir, name string) (*snapshot.Info, error) {
-			return serverstate.Save(ctx, cfg.Datastore, dirs, dir, name)
-		}
-		sched := &snapshot.Schedule{Save: save, Dir: paths.SnapshotDir, NodeName: nodeName,
-			Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention}
-		if cfg.S3.Enabled {
-			sched.Offsite = func(ctx context.Context) (snapshot.Offsite, error) {
-				store, err := s3.Open(ctx, cfg.S3, paths.AdminKubeconfig)
+	components := slices.Concat(
+		[]component.Component{
+			&datadir.Lock{Dirs: []string{cfg.DataDir, paths.ServerDir}, File: paths.LockFile},
+			component.Func("fetch-cluster-keys", func(ctx context.Context) error {
+				return fetchClusterKeys(ctx, cfg, paths)
+			}),
+			component.Func("certs", func(ctx context.Context) error {
+				return ensureCredentials(ctx, cfg, paths, nodeName, nodeIPs, creds)
+			}),
+			component.Func("token", func(ctx context.Context) error {
+				given, err := join.ReadToken(cfg.Token, cfg.TokenFile)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				return store, nil
-			}
-		}
-		components = append(components, sched)
+				return tokens.Load(ctx, given, cfg.AgentToken)
+			}),
+			component.Func("secrets-encryption", func(ctx context.Context) error {
+				return ensureEncryption(ctx, cfg, paths)
+			}),
+		},
+		ds.components,
+		[]component.Component{
+			apiserver.New(apiserver.Config{
+				BindAddress:      cfg.BindAddress,
+				AdvertiseAddress: advertise,
+				Port:             cfg.HTTPSListenPort,
+				ServiceCIDR:      cfg.ServiceCIDR,
+				ClusterDomain:    cfg.ClusterDomain,
+				EtcdServers:      ds.servers,
+				EtcdTLS:          ds.tls,
+				PKI:              pki,
+				ConfigDir:        paths.ConfigDir,
+				Alone:            !cfg.Datastore.Shared(),
+				ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
+				EncryptionConfig: secretsencrypt.Path(paths.CredDir),
+				Handlers:         joinServer.Handlers(),
+			}),
+			clusterRoles(creds.admin),
+			join.NewPasswordCleanup(creds.admin, ds.onNodeDeleted...),
+			component.Unless(cfg.DisableCloudController, cloudprovider.NewController(creds.admin),
+				"--disable-cloud-controller: nodes stay tainted node.cloudprovider.kubernetes.io/uninitialized until your cloud controller manager initializes them"),
+			announce(cfg),
+			component.Unless(cfg.DisableControllerManager, controllermanager.New(controllermanager.Config{
+				Kubeconfig:  creds.controllerManager,
+				ClusterCIDR: cfg.ClusterCIDR,
+				ServiceCIDR: cfg.ServiceCIDR,
+				PKI:         pki,
+				LeaderElect: cfg.Datastore.Shared(),
+				ExtraArgs:   config.ParseComponentArgs(cfg.KubeControllerManagerArgs),
+			}), "--disable-controller-manager"),
+			component.Unless(cfg.DisableScheduler, scheduler.New(scheduler.Config{
+				Kubeconfig:  creds.scheduler,
+				LeaderElect: cfg.Datastore.Shared(),
+				ExtraArgs:   config.ParseComponentArgs(cfg.KubeSchedulerArgs),
+			}), "--disable-scheduler"),
+			component.Unless(cfg.DisableSnapshots || !cfg.Datastore.Snapshots(), snapshotSchedule(cfg, dirs, nodeName),
+				"--etcd-disable-snapshots, or a datastore backed up with its own tools"),
+		},
+		electedControllers(cfg, paths, creds.admin, nodeName),
+		[]component.Component{certexpiry.New(certexpiry.Config{
+			Kubeconfig: creds.admin, NodeName: nodeName, Dirs: []string{paths.TLSDir, dirs.Agent.TLSDir}})},
+		serverNode(cfg, dirs, nodeName, nodeIPs, creds.admin),
+		[]component.Component{&sdnotify.Ready{What: "regente server"}},
+	)
+	return component.NewManager(components...).Run(ctx)
+}
+
+// serverNode is the node a server runs unless --disable-agent: registered
+// with the server's own credentials and labelled with its role, then the
+// agent's components, with certificates from the server's CAs.
+func serverNode(cfg *config.Server, dirs datadir.Layout, nodeName string, nodeIPs []net.IP, admin string) []component.Component {
+	if cfg.DisableAgent {
+		return nil
 	}
-	components = append(components, electedControllers(cfg, paths, creds.admin, nodeName)...)
-	components = append(components, certexpiry.New(certexpiry.Config{
-		Kubeconfig: creds.admin, NodeName: nodeName, Dirs: []string{paths.TLSDir, dirs.Agent.TLSDir}}))
-	if !cfg.DisableAgent {
-		components = append(components, component.Func("register-node", func(ctx context.Context) error {
-			return registerOwnNode(ctx, creds.admin, dirs.Agent.NodePassword, nodeName)
-		}), &roleLabels{kubeconfig: creds.admin, nodeName: nodeName, labels: serverRoleLabels(cfg.Datastore.Kind == backend.EmbeddedEtcd)})
-		components = append(components, agent.Components(agent.Config{
+	paths := dirs.Server
+	return append([]component.Component{component.Func("register-node", func(ctx context.Context) error {
+		return registerOwnNode(ctx, admin, dirs.Agent.NodePassword, nodeName)
+	}), &roleLabels{kubeconfig: admin, nodeName: nodeName, labels: serverRoleLabels(cfg.Datastore.Kind == backend.EmbeddedEtcd)}},
+		agent.Components(agent.Config{
 			Dirs:        dirs,
 			NodeName:    nodeName,
 			NodeIP:      nodeIPs[0],
@@ -178,6 +184,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			Credentials: func(_ context.Context, tlsDir string) (*certs.NodePKI, error) {
 				return certs.EnsureNode(certs.NodeOptions{CADir: paths.TLSDir, Dir: tlsDir, NodeName: nodeName, NodeIPs: nodeIPs[:1]})
 			},
+			CADir:                paths.TLSDir,
 			ClusterDNS:           cfg.ClusterDNS,
 			ClusterDomain:        cfg.ClusterDomain,
 			ClusterCIDR:          cfg.ClusterCIDR,
@@ -191,9 +198,25 @@ func Run(ctx context.Context, cfg *config.Server) error {
 			DisableKubeProxy:     cfg.DisableKubeProxy,
 			PrivateRegistry:      cfg.PrivateRegistry,
 		})...)
+}
+
+// snapshotSchedule takes scheduled snapshots of the datastore, offsite too
+// with --etcd-s3.
+func snapshotSchedule(cfg *config.Server, dirs datadir.Layout, nodeName string) *snapshot.Schedule {
+	sched := &snapshot.Schedule{Dir: dirs.Server.SnapshotDir, NodeName: nodeName, Cron: cfg.SnapshotScheduleCron, Retention: cfg.SnapshotRetention,
+		Save: func(ctx context.Context, dir, name string) (*snapshot.Info, error) {
+			return serverstate.Save(ctx, cfg.Datastore, dirs, dir, name)
+		}}
+	if cfg.S3.Enabled {
+		sched.Offsite = func(ctx context.Context) (snapshot.Offsite, error) {
+			store, err := s3.Open(ctx, cfg.S3, dirs.Server.AdminKubeconfig)
+			if err != nil {
+				return nil, err
+			}
+			return store, nil
+		}
 	}
-	components = append(components, &sdnotify.Ready{What: "regente server"})
-	return component.NewManager(components...).Run(ctx)
+	return sched
 }
 
 // advertiseAddress is the address the apiserver publishes in the
@@ -381,9 +404,11 @@ func downloadSnapshot(ctx context.Context, cfg *config.Server, dir string) (stri
 	return store.Download(ctx, name, dir)
 }
 
-// joinCluster fetches the cluster's CAs and keys from --server before this
-// server issues its own certificates from them.
-func joinCluster(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
+// fetchClusterKeys is the first step of joining another server (--server):
+// it fetches the cluster's CAs, service-account key and encryption
+// configuration before this server issues its own certificates from them.
+// The datastore joins later, with its own component.
+func fetchClusterKeys(ctx context.Context, cfg *config.Server, paths datadir.ServerPaths) error {
 	if cfg.Server == "" {
 		return nil
 	}

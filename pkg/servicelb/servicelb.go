@@ -58,9 +58,6 @@ func New(kubeconfig, image string) *ServiceLB {
 // Name implements component.Component.
 func (s *ServiceLB) Name() string { return "servicelb" }
 
-// Init implements component.Component.
-func (s *ServiceLB) Init(context.Context) error { return nil }
-
 // Start reconciles until Stop.
 func (s *ServiceLB) Start(ctx context.Context) error {
 	_, client, err := kubeconfig.Client(s.kubeconfig)

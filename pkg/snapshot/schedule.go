@@ -45,6 +45,8 @@ var (
 // Name implements component.Component.
 func (s *Schedule) Name() string { return "snapshots" }
 
+var _ component.Initer = (*Schedule)(nil)
+
 // Init implements component.Component.
 func (s *Schedule) Init(context.Context) error {
 	_, err := cron.ParseStandard(s.Cron)

@@ -1,8 +1,7 @@
 // Package token is the `regente token` verb: create, list and delete the
-// bootstrap tokens agents may join with, stored as kubeadm stores them
-// (Secrets of type bootstrap.kubernetes.io/token in kube-system), so their
-// expiry is enforced and cleaned up by upstream's controllers; and rotate
-// the server token, as k3s's `token rotate` does.
+// bootstrap tokens agents may join with (join.BootstrapTokens), and rotate
+// the server token through the running server, as k3s's `token rotate`
+// does (join.Tokens on the server's side).
 package token
 
 import (
@@ -13,22 +12,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
-	bootstraputil "k8s.io/cluster-bootstrap/token/util"
-	bootstrapsecretutil "k8s.io/cluster-bootstrap/util/secrets"
 
+	"regente.io/regente/pkg/certs"
 	"regente.io/regente/pkg/cli/kubectl"
 	"regente.io/regente/pkg/config"
 	"regente.io/regente/pkg/join"
@@ -82,28 +75,39 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	secrets := client.CoreV1().Secrets(metav1.NamespaceSystem)
+	tokens := join.BootstrapTokens{Secrets: client.CoreV1().Secrets(metav1.NamespaceSystem)}
 	switch verb, rest := fs.Arg(0), fs.Args()[1:]; verb {
 	case "create":
 		hash, err := caHash(paths.TLSDir, restCfg.TLSClientConfig.CAData)
 		if err != nil {
 			return err
 		}
-		return create(ctx, secrets, stdout, hash, *ttl, *description)
+		token, err := tokens.Create(ctx, hash, *ttl, *description)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, token.String())
+		return nil
 	case "list":
-		return list(ctx, secrets, stdout)
+		infos, err := tokens.List(ctx)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tEXPIRES\tUSAGES\tDESCRIPTION")
+		for _, t := range infos {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, t.Expires, strings.Join(t.Usages, ","), t.Description)
+		}
+		return w.Flush()
 	case "delete":
 		if len(rest) == 0 {
 			return errors.New("token delete: name the token IDs to delete (see regente token list)")
 		}
 		for _, id := range rest {
-			id, _, _ = strings.Cut(id, ".")
-			if err := secrets.Delete(ctx, bootstraputil.BootstrapTokenSecretName(id), metav1.DeleteOptions{}); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("token %s does not exist (see regente token list)", id)
-				}
-				return fmt.Errorf("delete token %s: %w", id, err)
+			if err := tokens.Delete(ctx, id); err != nil {
+				return err
 			}
+			id, _, _ = strings.Cut(id, ".")
 			fmt.Fprintf(stdout, "deleted token %s\n", id)
 		}
 		return nil
@@ -115,7 +119,7 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 // caHash is the hash of the server CA file; off the server, that of the
 // CA in the kubeconfig, which the server wrote from the same file.
 func caHash(tlsDir string, kubeconfigCA []byte) (string, error) {
-	data, err := os.ReadFile(filepath.Join(tlsDir, "server-ca.crt"))
+	data, err := os.ReadFile(certs.Layout(tlsDir).ServerCA.Cert)
 	if err != nil {
 		data = kubeconfigCA
 	}
@@ -124,67 +128,4 @@ func caHash(tlsDir string, kubeconfigCA []byte) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-type secretsClient interface {
-	Create(context.Context, *corev1.Secret, metav1.CreateOptions) (*corev1.Secret, error)
-	List(context.Context, metav1.ListOptions) (*corev1.SecretList, error)
-}
-
-func create(ctx context.Context, secrets secretsClient, stdout io.Writer, hash string, ttl time.Duration, description string) error {
-	raw, err := bootstraputil.GenerateBootstrapToken()
-	if err != nil {
-		return fmt.Errorf("generate a token: %w", err)
-	}
-	id, secret, _ := strings.Cut(raw, ".")
-	data := map[string]string{
-		bootstrapapi.BootstrapTokenIDKey:               id,
-		bootstrapapi.BootstrapTokenSecretKey:           secret,
-		bootstrapapi.BootstrapTokenUsageAuthentication: "true",
-		bootstrapapi.BootstrapTokenUsageSigningKey:     "true",
-	}
-	if ttl > 0 {
-		data[bootstrapapi.BootstrapTokenExpirationKey] = time.Now().Add(ttl).UTC().Format(time.RFC3339)
-	}
-	if description != "" {
-		data[bootstrapapi.BootstrapTokenDescriptionKey] = description
-	}
-	_, err = secrets.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: bootstraputil.BootstrapTokenSecretName(id), Namespace: metav1.NamespaceSystem},
-		Type:       corev1.SecretType(bootstrapapi.SecretTypeBootstrapToken),
-		StringData: data,
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("store the token: %w", err)
-	}
-	fmt.Fprintln(stdout, join.Token{CAHash: hash, Kind: join.KindBootstrap, ID: id, Secret: secret}.String())
-	return nil
-}
-
-func list(ctx context.Context, secrets secretsClient, stdout io.Writer) error {
-	all, err := secrets.List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(bootstrapapi.SecretTypeBootstrapToken)})
-	if err != nil {
-		return fmt.Errorf("list tokens: %w", err)
-	}
-	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tEXPIRES\tUSAGES\tDESCRIPTION")
-	for i := range all.Items {
-		s := &all.Items[i]
-		id := bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenIDKey)
-		expires := "never"
-		if remaining, expired := bootstrapsecretutil.GetExpiration(s, time.Now()); expired {
-			expires = "expired"
-		} else if remaining > 0 {
-			expires = bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenExpirationKey)
-		}
-		var usages []string
-		for k, v := range s.Data {
-			if u, ok := strings.CutPrefix(k, bootstrapapi.BootstrapTokenUsagePrefix); ok && string(v) == "true" {
-				usages = append(usages, u)
-			}
-		}
-		slices.Sort(usages)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", id, expires, strings.Join(usages, ","), bootstrapsecretutil.GetData(s, bootstrapapi.BootstrapTokenDescriptionKey))
-	}
-	return w.Flush()
 }
