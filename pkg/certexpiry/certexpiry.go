@@ -20,7 +20,7 @@ import (
 
 const (
 	// Within is how long before its end a certificate is warned about.
-	Within = 30 * 24 * time.Hour
+	Within = certs.ExpiringSoon
 	// Reason is the events' reason.
 	Reason = "CertificateExpiring"
 	every  = 12 * time.Hour

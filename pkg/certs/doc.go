@@ -3,7 +3,7 @@
 // key, and the leaf certificates the control plane components present; and
 // the node's certificates under <data-dir>/agent/tls, issued from those CAs
 // on a server (EnsureNode) or through the join (Signer, NodeCSRs,
-// WriteJoinedNode). RotateLeaves and RotateCA are `regente certificate`'s.
+// WriteJoinedNode). RotateNodeLeaves, RotateCA, Inventory and CertInfo.Status are `regente certificate`'s.
 //
 // Ensure is the only writer of the server's PKI at start. It creates what is missing, reuses what is still
 // valid and re-issues leaf certificates that are expiring or no longer match

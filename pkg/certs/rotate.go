@@ -298,3 +298,73 @@ func Expiring(now time.Time, within time.Duration, dirs ...string) ([]CertInfo, 
 	slices.SortFunc(out, func(a, b CertInfo) int { return a.NotAfter.Compare(b.NotAfter) })
 	return out, nil
 }
+
+// LeafRotation is what RotateNodeLeaves moved out of one TLS dir.
+type LeafRotation struct {
+	Dir, Backup string
+	Names       []string
+}
+
+// RotateNodeLeaves runs RotateLeaves on each of dirs that exists (a
+// server's and its node's TLS dirs), once every name in only is known to
+// be a leaf certificate in one of them, so that a typo moves nothing.
+func RotateNodeLeaves(dirs, only []string, now time.Time) ([]LeafRotation, error) {
+	dirs = existingDirs(dirs)
+	infos, err := Inventory(dirs...)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range only {
+		if !slices.ContainsFunc(infos, func(c CertInfo) bool { return !c.IsCA && filepath.Base(c.File) == name+".crt" }) {
+			return nil, fmt.Errorf("--service %q is not a leaf certificate here: name a file `regente certificate check` lists, without .crt (CAs are replaced with rotate-ca)", name)
+		}
+	}
+	var done []LeafRotation
+	for _, dir := range dirs {
+		names, backup, err := RotateLeaves(dir, only, now)
+		if err != nil {
+			return done, err
+		}
+		if len(names) > 0 {
+			done = append(done, LeafRotation{Dir: dir, Backup: backup, Names: names})
+		}
+	}
+	return done, nil
+}
+
+// existingDirs keeps the dirs that exist: an agent has no server TLS dir,
+// a server with --disable-agent no node one.
+func existingDirs(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ExpiringSoon is when a certificate counts as expiring: `regente
+// certificate check` flags it, and the server warns on its node.
+const ExpiringSoon = 30 * 24 * time.Hour
+
+// Status says where c stands at now, as `regente certificate check` shows
+// it; expired is set for a certificate that needs replacing now.
+func (c CertInfo) Status(now time.Time) (status string, expired bool) {
+	left := c.NotAfter.Sub(now)
+	status = "ok"
+	switch {
+	case c.Derived:
+		status = "kept for a CA transition, or a signer's copy"
+	case left <= 0:
+		status, expired = "EXPIRED", true
+	case left <= ExpiringSoon:
+		status = "expiring soon"
+	case !c.IsCA && left <= renewWithin:
+		status = "renewed at next start"
+	}
+	if c.Bundled > 0 {
+		status += fmt.Sprintf(" (+%d previous CA still trusted)", c.Bundled)
+	}
+	return status, expired
+}

@@ -202,3 +202,23 @@ func TestRotateCAReplacesAnExpiredCA(t *testing.T) {
 		}
 	}
 }
+
+// A --service name that is no leaf certificate moves nothing.
+func TestRotateNodeLeavesRefusesUnknownNames(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	if _, err := Ensure(testOptions(dir, now)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := Inventory(dir)
+	if _, err := RotateNodeLeaves([]string{dir, filepath.Join(dir, "absent")}, []string{"no-such-cert"}, now); err == nil || !strings.Contains(err.Error(), `--service "no-such-cert"`) {
+		t.Fatalf("got %v", err)
+	}
+	if after, _ := Inventory(dir); len(after) != len(before) {
+		t.Errorf("a refused rotation moved files: %d certificates before, %d after", len(before), len(after))
+	}
+	rotated, err := RotateNodeLeaves([]string{dir}, []string{"client-admin"}, now)
+	if err != nil || len(rotated) != 1 || strings.Join(rotated[0].Names, ",") != "client-admin" {
+		t.Errorf("rotate client-admin: %+v, %v", rotated, err)
+	}
+}

@@ -5,7 +5,9 @@
 // with one key provider (aescbc or secretbox) and identity; the API server
 // reloads it on its own (--encryption-provider-config-automatic-reload),
 // and reports the hash of what it loaded in its metrics, which is how a
-// change is known to be in effect before the next step relies on it.
+// change is known to be in effect before the next step relies on it. A
+// Session is one run of changes under the file's lock, applied live when
+// the server runs.
 //
 // It encrypts nothing itself: the API server does, on every write, and
 // Reencrypt only asks it to rewrite every Secret.

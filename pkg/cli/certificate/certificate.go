@@ -31,10 +31,6 @@ when fewer than 90 days remain.
 Flags:
 %s`
 
-// expiringSoon is when check calls a certificate expiring: the server
-// warns on its node from then on.
-const expiringSoon = 30 * 24 * time.Hour
-
 // Run runs `regente certificate args...`.
 func Run(_ context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("certificate", pflag.ContinueOnError)
@@ -62,22 +58,14 @@ func Run(_ context.Context, args []string, stdout, _ io.Writer) error {
 		if err := stopped(layout); err != nil {
 			return err
 		}
-		dirs := existing(serverTLS, agentTLS)
-		if err := knownLeaves(*services, dirs); err != nil {
+		rotated, err := certs.RotateNodeLeaves([]string{serverTLS, agentTLS}, *services, now)
+		for _, r := range rotated {
+			fmt.Fprintf(stdout, "moved %s from %s to %s\n", strings.Join(r.Names, ", "), r.Dir, r.Backup)
+		}
+		if err != nil {
 			return err
 		}
-		var moved []string
-		for _, dir := range dirs {
-			names, backup, err := certs.RotateLeaves(dir, *services, now)
-			if err != nil {
-				return err
-			}
-			if len(names) > 0 {
-				fmt.Fprintf(stdout, "moved %s from %s to %s\n", strings.Join(names, ", "), dir, backup)
-			}
-			moved = append(moved, names...)
-		}
-		if len(moved) == 0 {
+		if len(rotated) == 0 {
 			return fmt.Errorf("no certificates under %s: give the --data-dir of a server or agent", layout.DataDir)
 		}
 		fmt.Fprintln(stdout, "Start regente: it issues new certificates and keys for them, and rewrites the kubeconfigs.")
@@ -106,35 +94,6 @@ func Run(_ context.Context, args []string, stdout, _ io.Writer) error {
 	}
 }
 
-// knownLeaves checks, before anything moves, that every --service name is
-// a leaf certificate in one of dirs.
-func knownLeaves(services, dirs []string) error {
-	infos, err := certs.Inventory(dirs...)
-	if err != nil {
-		return err
-	}
-	for _, s := range services {
-		found := false
-		for _, c := range infos {
-			found = found || (!c.IsCA && filepath.Base(c.File) == s+".crt")
-		}
-		if !found {
-			return fmt.Errorf("--service %q is not a leaf certificate here: name a file `regente certificate check` lists, without .crt (CAs are replaced with rotate-ca)", s)
-		}
-	}
-	return nil
-}
-
-func existing(dirs ...string) []string {
-	var out []string
-	for _, d := range dirs {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 // stopped refuses while a server or agent runs on the data dir: it would
 // keep using the old files until restarted, and a CA changed under a
 // running server leaves its leaves signed by a CA it no longer has.
@@ -148,7 +107,7 @@ func stopped(layout datadir.Layout) error {
 }
 
 func check(stdout io.Writer, now time.Time, dirs ...string) error {
-	infos, err := certs.Inventory(existing(dirs...)...)
+	infos, err := certs.Inventory(dirs...)
 	if err != nil {
 		return err
 	}
@@ -159,22 +118,11 @@ func check(stdout io.Writer, now time.Time, dirs ...string) error {
 	fmt.Fprintln(w, "FILE\tSUBJECT\tISSUER\tEXPIRES\tDAYS LEFT\tSTATUS")
 	expired := 0
 	for _, c := range infos {
-		left := c.NotAfter.Sub(now)
-		status := "ok"
-		switch {
-		case c.Derived:
-			status = "kept for a CA transition, or a signer's copy"
-		case left <= 0:
-			status, expired = "EXPIRED", expired+1
-		case left <= expiringSoon:
-			status = "expiring soon"
-		case !c.IsCA && left <= 90*24*time.Hour:
-			status = "renewed at next start"
+		status, gone := c.Status(now)
+		if gone {
+			expired++
 		}
-		if c.Bundled > 0 {
-			status += fmt.Sprintf(" (+%d previous CA still trusted)", c.Bundled)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", c.File, c.Subject, c.Issuer, c.NotAfter.UTC().Format(time.RFC3339), int(left.Hours()/24), status)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", c.File, c.Subject, c.Issuer, c.NotAfter.UTC().Format(time.RFC3339), int(c.NotAfter.Sub(now).Hours()/24), status)
 	}
 	if err := w.Flush(); err != nil {
 		return err

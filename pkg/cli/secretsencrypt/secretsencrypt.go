@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"regente.io/regente/pkg/config"
@@ -40,10 +37,6 @@ Flags:
 
 var verbs = []string{"status", "enable", "disable", "prepare", "rotate", "reencrypt", "rotate-keys"}
 
-// applyTimeout bounds the wait for the API server to load a new file; it
-// polls the file every few seconds.
-const applyTimeout = 2 * time.Minute
-
 // Run runs `regente secrets-encrypt args...`.
 func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := pflag.NewFlagSet("secrets-encrypt", pflag.ContinueOnError)
@@ -65,35 +58,35 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if !slices.Contains(secretsencrypt.Providers, *provider) {
 		return fmt.Errorf("--secrets-encryption-provider %q is not one of %s", *provider, strings.Join(secretsencrypt.Providers, ", "))
 	}
-	credDir := paths.CredDir
-	// One run at a time: each reads, changes and writes the whole file,
-	// and a run working from an older copy could drop the key another
-	// just made the API server encrypt with.
-	unlock, err := lockRun(filepath.Join(credDir, "encryption.lock"))
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	cfg, err := secretsencrypt.Load(credDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no encryption configuration in %s: run this on a server, with its --data-dir, after it started once", credDir)
-	}
-	if err != nil {
-		return err
-	}
-	s := &session{cfg: cfg, out: stdout, ctx: ctx}
+	var client kubernetes.Interface // nil: the server is stopped
 	if datadir.CheckNotLocked(paths.LockFile) != nil {
-		_, client, err := kubeconfig.Client(paths.AdminKubeconfig)
+		_, running, err := kubeconfig.Client(paths.AdminKubeconfig)
 		if err != nil {
 			return err
 		}
-		s.client = client
+		client = running
 	}
-	if fs.Arg(0) == "status" {
-		return s.status()
-	}
-	if err := s.single(); err != nil {
+	s, err := secretsencrypt.Open(paths.CredDir, client)
+	if err != nil {
 		return err
+	}
+	defer s.Close()
+	cfg := s.Config
+	if fs.Arg(0) == "status" {
+		return status(ctx, stdout, s)
+	}
+	if err := s.CheckSingle(ctx); err != nil {
+		return err
+	}
+	apply := func(done string) error {
+		if err := s.Apply(ctx); err != nil {
+			return err
+		}
+		if !s.Running() {
+			fmt.Fprintln(stdout, "The server is not running: it uses the new configuration when it starts.")
+		}
+		fmt.Fprintln(stdout, done)
+		return nil
 	}
 	now := time.Now()
 	switch fs.Arg(0) {
@@ -105,160 +98,61 @@ func Run(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		if err := cfg.Enable(*provider, now); err != nil {
 			return err
 		}
-		if err := s.apply(); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "Secrets encryption is enabled: new and updated Secrets are encrypted. Run `regente secrets-encrypt reencrypt` to encrypt the others.")
+		return apply("Secrets encryption is enabled: new and updated Secrets are encrypted. Run `regente secrets-encrypt reencrypt` to encrypt the others.")
 	case "disable":
 		if !cfg.Enabled() {
 			fmt.Fprintln(stdout, "Secrets encryption is already disabled.")
 			return nil
 		}
 		cfg.Disable()
-		if err := s.apply(); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "Secrets encryption is disabled: new and updated Secrets are stored in plain text; the keys stay to read the others. Run `regente secrets-encrypt reencrypt` to decrypt them all.")
+		return apply("Secrets encryption is disabled: new and updated Secrets are stored in plain text; the keys stay to read the others. Run `regente secrets-encrypt reencrypt` to decrypt them all.")
 	case "prepare":
 		if err := cfg.Prepare(now); err != nil {
 			return err
 		}
-		if err := s.apply(); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "Prepared a new key; next: `regente secrets-encrypt rotate`.")
+		return apply("Prepared a new key; next: `regente secrets-encrypt rotate`.")
 	case "rotate":
 		if err := cfg.Rotate(); err != nil {
 			return err
 		}
-		if err := s.apply(); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "The new key encrypts from now on; next: `regente secrets-encrypt reencrypt`.")
+		return apply("The new key encrypts from now on; next: `regente secrets-encrypt reencrypt`.")
 	case "reencrypt":
-		return s.reencrypt()
+		return reencrypt(ctx, stdout, s)
 	case "rotate-keys":
+		if !s.Running() {
+			return errors.New("rotate-keys rewrites every Secret, so the server must run: start it, then run this again")
+		}
 		if err := cfg.AddFirstKey(now); err != nil {
 			return err
 		}
-		if s.client == nil {
-			return errors.New("rotate-keys rewrites every Secret, so the server must run: start it, then run this again")
-		}
-		if err := s.apply(); err != nil {
+		if err := s.Apply(ctx); err != nil {
 			return err
 		}
-		return s.reencrypt()
+		return reencrypt(ctx, stdout, s)
 	}
 	return nil
 }
 
-type session struct {
-	ctx    context.Context
-	cfg    *secretsencrypt.Config
-	client kubernetes.Interface // nil when the server is stopped
-	out    io.Writer
-}
-
-// apply saves the configuration and, when the server runs, waits until
-// its API server uses it.
-func (s *session) apply() error {
-	hash, err := s.cfg.Save()
-	if err != nil {
-		return err
-	}
-	if s.client == nil {
-		fmt.Fprintln(s.out, "The server is not running: it uses the new configuration when it starts.")
-		return nil
-	}
-	return secretsencrypt.WaitLoaded(s.ctx, s.client, hash, applyTimeout)
-}
-
-func (s *session) reencrypt() error {
-	if s.client == nil {
-		return errors.New("reencrypt rewrites every Secret through the API server, so the server must run: start it, then run this again")
-	}
-	s.cfg.Stage = secretsencrypt.StageReencryptActive
-	if err := s.apply(); err != nil {
-		return err
-	}
+func reencrypt(ctx context.Context, stdout io.Writer, s *secretsencrypt.Session) error {
 	begin := time.Now()
-	n, err := secretsencrypt.Reencrypt(s.ctx, s.client, func(done, total int) {
-		fmt.Fprintf(s.out, "rewrote %d of %d Secrets\n", done, total)
-	})
+	n, err := s.Reencrypt(ctx, func(done, total int) { fmt.Fprintf(stdout, "rewrote %d of %d Secrets\n", done, total) })
 	if err != nil {
-		return fmt.Errorf("%w (run reencrypt again to finish: it is safe to repeat)", err)
-	}
-	// Every Secret is now written with the first provider: the others'
-	// keys may go.
-	s.cfg.DropOldKeys()
-	s.cfg.Stage = secretsencrypt.StageReencryptFinished
-	if err := s.apply(); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "Rewrote %d Secrets in %s; keys in use: %s.\n", n, time.Since(begin).Round(time.Millisecond), strings.Join(s.cfg.KeyNames(), ", "))
+	fmt.Fprintf(stdout, "Rewrote %d Secrets in %s; keys in use: %s.\n", n, time.Since(begin).Round(time.Millisecond), strings.Join(s.Config.KeyNames(), ", "))
 	return nil
 }
 
-// single refuses when other API servers share the cluster: each reads
-// its own configuration file, and a key only this one holds would leave
-// the others unable to read what it writes.
-func (s *session) single() error {
-	if s.client == nil {
-		return nil
-	}
-	leases, err := s.client.CoordinationV1().Leases(metav1.NamespaceSystem).List(s.ctx, metav1.ListOptions{LabelSelector: "apiserver.kubernetes.io/identity=kube-apiserver"})
-	if err != nil {
-		return fmt.Errorf("count the API servers: %w", err)
-	}
-	if n := len(leases.Items); n > 1 {
-		return fmt.Errorf("%d API servers share this cluster, and secrets-encrypt changes only this server's key file: with several servers it is not supported yet", n)
-	}
-	return nil
-}
-
-func (s *session) status() error {
+func status(ctx context.Context, stdout io.Writer, s *secretsencrypt.Session) error {
 	state := "Disabled"
-	if s.cfg.Enabled() {
+	if s.Config.Enabled() {
 		state = "Enabled"
 	}
-	fmt.Fprintf(s.out, "Encryption Status: %s\nCurrent Rotation Stage: %s\n", state, s.cfg.Stage)
-	b, err := s.cfg.Encode()
-	if err != nil {
-		return err
-	}
-	switch {
-	case s.client == nil:
-		fmt.Fprintln(s.out, "API Server: not running")
-	default:
-		loaded, err := secretsencrypt.LoadedHash(s.ctx, s.client)
-		switch {
-		case err != nil:
-			fmt.Fprintf(s.out, "API Server: %v\n", err)
-		case loaded == secretsencrypt.Hash(b):
-			fmt.Fprintln(s.out, "API Server: uses the current configuration")
-		default:
-			fmt.Fprintf(s.out, "API Server: has not loaded the current configuration yet (it uses %s)\n", loaded)
-		}
-	}
-	fmt.Fprintln(s.out, "Active Key Type Names:")
-	for _, k := range s.cfg.KeyNames() {
-		fmt.Fprintln(s.out, "  "+k)
+	fmt.Fprintf(stdout, "Encryption Status: %s\nCurrent Rotation Stage: %s\n", state, s.Config.Stage)
+	fmt.Fprintf(stdout, "API Server: %s\n", s.APIServerState(ctx))
+	fmt.Fprintln(stdout, "Active Key Type Names:")
+	for _, k := range s.Config.KeyNames() {
+		fmt.Fprintln(stdout, "  "+k)
 	}
 	return nil
-}
-
-// lockRun takes the exclusive lock at path, or says another run holds it.
-func lockRun(path string) (func(), error) {
-	if _, err := os.Stat(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("no server data in %s (%v): run this on a server, with its --data-dir, after it started once", filepath.Dir(path), err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("another `regente secrets-encrypt` is running (it holds %s): wait for it to finish", path)
-	}
-	return func() { f.Close() }, nil
 }
