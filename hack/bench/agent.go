@@ -69,7 +69,7 @@ func benchAgent(bin string, runs int, idle time.Duration) ([]row, error) {
 			defer s.stop()
 			rows, err := measureNode(s, cold, warm, idle)
 			return append(rows,
-				row{fmt.Sprintf("add-ons (CoreDNS, metrics-server, local-path) Ready, cold start (median of %d)", len(addonsCold)), median(addonsCold).Round(time.Millisecond).String(), "-"},
+				row{fmt.Sprintf("add-ons (CoreDNS, metrics-server, local-path, ingress) Ready, cold start (median of %d)", len(addonsCold)), median(addonsCold).Round(time.Millisecond).String(), "-"},
 				row{fmt.Sprintf("add-ons Ready, warm start (median of %d)", len(addonsWarm)), median(addonsWarm).Round(time.Millisecond).String(), "≤ 30s"},
 			), err
 		}
@@ -197,7 +197,7 @@ func writeBenchImageTo(path string) error {
 // its replicas ready and returns the time since begin.
 // addonDeployments are the add-ons that run as Deployments (servicelb runs
 // only for LoadBalancer Services).
-var addonDeployments = []string{"coredns", "metrics-server", "local-path-provisioner"}
+var addonDeployments = []string{"coredns", "metrics-server", "local-path-provisioner", "ingress"}
 
 func (s *instance) addonsReady(begin time.Time) (time.Duration, error) {
 	client, err := s.client()

@@ -54,9 +54,18 @@ func main() {
 	agentMemLimits := flag.String("memlimit-agent-limits", "256,224", "memory limits to try for an agent-only node, MiB, comma-separated (empty: none)")
 	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
 	fuzzTime := flag.String("fuzz-time", "10m", "with -only fuzz: how long each fuzz target runs")
-	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit")
+	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit, ingress")
 	flag.Parse()
 	switch *only {
+	case "ingress":
+		bin, _ := filepath.Abs(*bin)
+		rows, err := benchIngress(bin, *idle/2, *writes)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printRows(rows)
+		return
 	case "multinode":
 		bin, _ := filepath.Abs(*bin)
 		rows, err := benchMultiNode(bin)
@@ -389,36 +398,61 @@ func createLoad(kubeconfig string, concurrency int, d time.Duration) (int, time.
 	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return 0, 0, 0, err
 	}
+	lat, _, firstErr := loadFor(concurrency, d, func(w, i int) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w%d-%d", w, i)}, Data: map[string]string{"k": "v"}}
+		_, err := c.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
+		return err
+	})
+	if firstErr != nil {
+		return 0, 0, 0, fmt.Errorf("create configmap: %w", firstErr)
+	}
+	return len(lat), percentile(lat, 50), percentile(lat, 99), nil
+}
+
+// loadFor calls do from concurrency workers in a loop for d (do gets the
+// worker's number and its call's) and returns the latencies of the calls
+// that succeeded, sorted, how many failed and the first error. Calls still
+// running at the end are not counted.
+func loadFor(concurrency int, d time.Duration, do func(worker, i int) error) ([]time.Duration, int, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
+	failed := 0
 	var firstErr error
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
+	end := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for w := 0; w < concurrency; w++ {
+	for w := range concurrency {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w%d-%d", w, i)}, Data: map[string]string{"k": "v"}}
 				t0 := time.Now()
-				_, err := c.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
-				if ctx.Err() != nil {
+				err := do(w, i)
+				took := time.Since(t0)
+				if time.Now().After(end) {
 					return
 				}
 				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+				if err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+				} else {
+					lat = append(lat, took)
 				}
-				lat = append(lat, time.Since(t0))
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return 0, 0, 0, fmt.Errorf("create configmap: %w", firstErr)
+	slices.Sort(lat)
+	return lat, failed, firstErr
+}
+
+// percentile of sorted latencies.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return len(lat), lat[len(lat)/2], lat[len(lat)*99/100], nil
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
 }
 
 func median(d []time.Duration) time.Duration {

@@ -99,7 +99,7 @@ func startBenchCluster(bin string, o benchClusterOptions) (c *benchCluster, err 
 
 	serverKubeconfig := filepath.Join(c.srv.Dir, "admin.yaml")
 	c.srv.Args = append([]string{bin, "server", "--config", "", "--data-dir", c.srv.DataDir, "--node-name", "srv", "--node-ip", c.srv.IP,
-		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage", nscluster.KubeletEvictionArg}, o.serverArgs...)
+		"--write-kubeconfig", serverKubeconfig, "--disable", "metrics-server,servicelb,local-storage,ingress", nscluster.KubeletEvictionArg}, o.serverArgs...)
 	if err := c.srv.Start(); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type Values struct {
 type Images struct {
 	CoreDNS         string
 	MetricsServer   string
+	Ingress         string
 	LocalPath       string
 	LocalPathHelper string
 }
@@ -53,16 +54,29 @@ var (
 	_ component.Failer    = (*Deploy)(nil)
 )
 
+// ourName maps the name k3s gives an add-on to regente's where they
+// differ, so that a config file written for k3s disables the same thing.
+// regente's ingress controller holds Traefik's place and serves the
+// traefik IngressClass too: a k3s user who disables Traefik, to install
+// another controller, wants it off as well.
+func ourName(k3s string) string {
+	if k3s == "traefik" {
+		return "ingress"
+	}
+	return k3s
+}
+
 // New returns the deploy component.
-func New(cfg Config) *Deploy { return &Deploy{cfg: cfg} }
+func New(cfg Config) *Deploy {
+	cfg.Disabled = slices.Clone(cfg.Disabled)
+	for i, n := range cfg.Disabled {
+		cfg.Disabled[i] = ourName(n)
+	}
+	return &Deploy{cfg: cfg}
+}
 
 // Name implements component.Component.
 func (d *Deploy) Name() string { return "deploy" }
-
-// k3sOnly reports the add-ons k3s deploys that regente does not carry
-// (yet): config files written for k3s disable them, and must start
-// regente unchanged.
-func k3sOnly(name string) bool { return name == "traefik" }
 
 var _ component.Initer = (*Deploy)(nil)
 
@@ -70,10 +84,6 @@ var _ component.Initer = (*Deploy)(nil)
 func (d *Deploy) Init(ctx context.Context) error {
 	names := append(Names(d.cfg.Addons), d.cfg.Controllers...)
 	for _, n := range d.cfg.Disabled {
-		if k3sOnly(n) {
-			klog.FromContext(ctx).Info("Nothing to disable: regente does not deploy this k3s add-on", "component", "deploy", "disable", n)
-			continue
-		}
 		if !slices.Contains(names, n) {
 			return fmt.Errorf("--disable %q: no such add-on; use one of %s", n, strings.Join(names, ", "))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -118,10 +119,14 @@ func TestInitRejectsUnknownAddon(t *testing.T) {
 	if err := d.Init(context.Background()); err != nil {
 		t.Fatalf("known names refused: %v", err)
 	}
-	// A k3s config file disables traefik: there is nothing to disable.
-	d = New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"traefik"}})
+	// A k3s config file disables traefik: that is regente's ingress.
+	withIngress := fstest.MapFS{"ingress.yaml": {Data: []byte("kind: IngressClass\n")}}
+	d = New(Config{Addons: withIngress, Controllers: []string{"servicelb"}, Disabled: []string{"traefik"}})
 	if err := d.Init(context.Background()); err != nil {
 		t.Fatalf("--disable traefik, from a k3s config, refused: %v", err)
+	}
+	if !slices.Equal(d.cfg.Disabled, []string{"ingress"}) {
+		t.Errorf("--disable traefik disables %v, want [ingress]", d.cfg.Disabled)
 	}
 	d = New(Config{Addons: addons, Controllers: []string{"servicelb"}, Disabled: []string{"trafik"}})
 	err := d.Init(context.Background())

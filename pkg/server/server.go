@@ -317,7 +317,7 @@ func addonValues(cfg *config.Server) deploy.Values {
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
 		StorageDir:    cfg.Layout().Storage,
-		Images: deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server"),
+		Images: deploy.Images{CoreDNS: image("coredns"), MetricsServer: image("metrics-server"), Ingress: image("ingress"),
 			LocalPath: image("local-path-provisioner"), LocalPathHelper: image("local-path-helper")},
 	}
 }

@@ -64,6 +64,7 @@ func All() []Image {
 		{Name: "svclb", Ref: "regente.invalid/svclb:1", Upstream: "regente/svclb:1"},
 		{Name: "local-path-provisioner", Ref: "regente.invalid/local-path-provisioner:" + LocalPathVersion, Upstream: "rancher/local-path-provisioner:" + LocalPathVersion},
 		{Name: "local-path-helper", Ref: "regente.invalid/local-path-helper:1", Upstream: "regente/local-path-helper:1"},
+		{Name: "ingress", Ref: "regente.invalid/ingress:1", Upstream: "regente/ingress:1", Program: "addons"},
 		{Name: "metrics-server", Ref: "regente.invalid/metrics-server:" + MetricsServerVersion, Upstream: "metrics-server/metrics-server:" + MetricsServerVersion, Program: "addons"},
 	}
 }

@@ -27,13 +27,12 @@ func TestVersionsMatchTheirModules(t *testing.T) {
 
 // Images sharing a program must get the same layer: the same links.
 func TestSharedProgramLinks(t *testing.T) {
-	coredns, _ := Lookup("coredns")
-	metrics, _ := Lookup("metrics-server")
-	if coredns.ProgramName() != "addons" || metrics.ProgramName() != "addons" {
-		t.Fatalf("programs %q and %q, want both addons", coredns.ProgramName(), metrics.ProgramName())
-	}
-	want := []string{"coredns", "metrics-server"}
-	for _, img := range []Image{coredns, metrics} {
+	want := []string{"coredns", "ingress", "metrics-server"}
+	for _, name := range want {
+		img, _ := Lookup(name)
+		if img.ProgramName() != "addons" {
+			t.Errorf("%s: program %q, want addons", name, img.ProgramName())
+		}
 		if got := img.Links(); !slices.Equal(got, want) {
 			t.Errorf("%s links %v, want %v", img.Name, got, want)
 		}

@@ -60,7 +60,8 @@ func TestAddons(t *testing.T) {
 			t.Errorf("images were pulled: %s", out)
 		}
 		s.kubectl("-n", "kube-system", "rollout", "status", "deployment/local-path-provisioner", "--timeout=120s")
-		for _, addon := range []string{"coredns", "metrics-server", "local-path-provisioner"} { // svclb: in its subtest
+		s.kubectl("-n", "kube-system", "rollout", "status", "deployment/ingress", "--timeout=120s")
+		for _, addon := range []string{"coredns", "metrics-server", "local-path-provisioner", "ingress"} { // svclb: in its subtest
 			img := s.kubectl("-n", "kube-system", "get", "deployment/"+addon, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 			if !strings.HasPrefix(img, "regente.invalid/"+addon+":") {
 				t.Errorf("%s runs %q, not the embedded image", addon, img)
@@ -149,6 +150,10 @@ func TestAddons(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("Ingress routes by host and path, with TLS from a Secret", func(t *testing.T) {
+		testIngress(t, s, image, nodeIP)
 	})
 
 	t.Run("PVC bound, data kept across pods, folder deleted with the claim", func(t *testing.T) {
@@ -250,7 +255,7 @@ spec:
 		})
 	})
 
-	t.Run("--disable removes coredns and servicelb; a .skip marker keeps an edited add-on", func(t *testing.T) {
+	t.Run("--disable removes coredns, servicelb and (as k3s's traefik) the ingress; a .skip marker keeps an edited add-on", func(t *testing.T) {
 		// Edit two staged add-ons; only the one with a .skip marker keeps
 		// the edit across the restart, which re-stages the others.
 		dir := filepath.Join(s.dataDir, "server", "manifests")
@@ -282,7 +287,7 @@ spec:
 		if code, _ := s.stop(); code != 0 {
 			t.Fatalf("stop exit code %d:\n%s", code, tail(s.log.String()))
 		}
-		s.args = append(s.args, "--disable=coredns,servicelb")
+		s.args = append(s.args, "--disable=coredns,servicelb,traefik")
 		s.start()
 		eventually(t, 60*time.Second, "re-staged add-on drops the edit, skipped one keeps it", func() error {
 			if _, err := s.kubectlErr("-n", "kube-system", "get", "configmap", "overwritten-edit"); err == nil {
@@ -308,8 +313,19 @@ spec:
 			}
 			return nil
 		})
-		if _, err := os.Stat(filepath.Join(s.dataDir, "server", "manifests", "coredns.yaml")); !os.IsNotExist(err) {
-			t.Errorf("coredns.yaml still staged: %v", err)
+		eventually(t, 60*time.Second, "the ingress controller and its classes deleted", func() error {
+			left, err := s.kubectlErr("-n", "kube-system", "get", "--ignore-not-found", "-o", "name",
+				"ingressclass/regente", "ingressclass/traefik", "clusterrole/regente:ingress", "clusterrolebinding/regente:ingress",
+				"deployment/ingress", "service/ingress", "serviceaccount/ingress")
+			if err != nil || left != "" {
+				return fmt.Errorf("still there: %s (%v)", left, err)
+			}
+			return nil
+		})
+		for _, file := range []string{"coredns.yaml", "ingress.yaml"} {
+			if _, err := os.Stat(filepath.Join(s.dataDir, "server", "manifests", file)); !os.IsNotExist(err) {
+				t.Errorf("%s still staged: %v", file, err)
+			}
 		}
 	})
 }

@@ -59,7 +59,7 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 	serverArgs := func(n *nscluster.Node, extra ...string) []string {
 		return append([]string{bin, "server", "--config", "", "--data-dir", n.DataDir, "--node-ip", n.IP, "--node-name", n.Name,
 			"--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"), "--kubelet-arg=cgroup-root=" + n.Cgroup, nscluster.KubeletEvictionArg,
-			"--disable", "coredns,metrics-server,servicelb,local-storage", "--disable-helm-controller"}, extra...)
+			"--disable", "coredns,metrics-server,servicelb,local-storage,ingress", "--disable-helm-controller"}, extra...)
 	}
 	via := map[*nscluster.Node]*mnCluster{}
 	serving := func(n *nscluster.Node) {

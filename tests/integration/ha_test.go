@@ -87,7 +87,7 @@ func startSharedServers(t *testing.T, bin string, network nscluster.Network, end
 	serverArgs := func(n *nscluster.Node, extra ...string) []string {
 		return append([]string{bin, "server", "--config", "", "--data-dir", n.DataDir, "--node-ip", n.IP, "--node-name", n.Name,
 			"--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"), "--disable-agent", "--datastore-endpoint", endpoint,
-			"--disable", "metrics-server,servicelb,local-storage"}, extra...)
+			"--disable", "metrics-server,servicelb,local-storage,ingress"}, extra...)
 	}
 	s1.Args = serverArgs(s1)
 	c.start(s1)

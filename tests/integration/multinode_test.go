@@ -195,7 +195,7 @@ func newClusterWith(t *testing.T, bin string, images map[string][]byte, network 
 func (c *mnCluster) serverArgs(n *nscluster.Node, name string) []string {
 	return []string{c.bin, "server", "--config", "", "--data-dir", n.DataDir,
 		"--node-name", name, "--node-ip", n.IP, "--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"),
-		"--disable", "metrics-server,servicelb,local-storage",
+		"--disable", "metrics-server,servicelb,local-storage,ingress",
 		// NotReady nodes are noticed in 20 s instead of 50 s.
 		"--kube-controller-manager-arg=node-monitor-grace-period=20s", nscluster.KubeletEvictionArg}
 }

@@ -62,7 +62,7 @@ func TestPrivateRegistry(t *testing.T) {
 		}
 	})
 
-	caPEM, serverCert := testCA(t)
+	caPEM, serverCert := testCA(t, "127.0.0.1")
 	caFile := filepath.Join(dir, "registry-ca.pem")
 	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -141,9 +141,9 @@ spec:
 	}
 }
 
-// testCA returns a CA's PEM and a server certificate it signed for
-// 127.0.0.1.
-func testCA(t *testing.T) ([]byte, tls.Certificate) {
+// testCA returns a CA's PEM and a server certificate it signed for host,
+// an IP address or a DNS name.
+func testCA(t *testing.T, host string) ([]byte, tls.Certificate) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -162,9 +162,14 @@ func testCA(t *testing.T) ([]byte, tls.Certificate) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if ip := net.ParseIP(host); ip != nil {
+		leafTmpl.IPAddresses = []net.IP{ip}
+	} else {
+		leafTmpl.DNSNames = []string{host}
+	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)

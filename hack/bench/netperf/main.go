@@ -4,6 +4,7 @@
 //	netperf serve :5201           echo server (round trips) and sink (throughput)
 //	netperf rtt <addr> <count>    prints "rtt p50=<µs> p99=<µs>"
 //	netperf tput <addr> <seconds> prints "tput <Mbit/s>"
+//	netperf http <addr>           HTTP server answering every request "ok"
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -26,11 +28,16 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: netperf serve <addr> | rtt <addr> <count> | tput <addr> <seconds>")
+		return fmt.Errorf("usage: netperf serve <addr> | rtt <addr> <count> | tput <addr> <seconds> | http <addr>")
 	}
 	switch args[0] {
 	case "serve":
 		return serve(args[1])
+	case "http":
+		srv := &http.Server{Addr: args[1], ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("ok\n"))
+		})}
+		return srv.ListenAndServe()
 	case "rtt", "tput":
 		if len(args) != 3 {
 			return fmt.Errorf("%s needs an address and a number", args[0])

@@ -1,21 +1,29 @@
 // Command addons is CoreDNS (github.com/coredns/coredns) and metrics-server
-// (sigs.k8s.io/metrics-server), both linked, not modified, in one program
-// that runs as the one its name says: the coredns and metrics-server
-// system images (pkg/sysimages) share one layer holding it, /coredns and
-// /metrics-server being links to it. Their common libraries (client-go,
-// gRPC, protobuf, Prometheus, the Go runtime) are then stored once in the
-// payload and in containerd, and their pages are shared in memory: 126 MB
-// as two programs, 86 MB as one. Built by hack/payload.sh in this module
-// of its own, so their dependencies never move regente's.
+// (sigs.k8s.io/metrics-server), both linked, not modified, and regente's
+// own ingress controller (package ingress), in one program that runs as
+// the one its name says: the coredns, metrics-server and ingress system
+// images (pkg/sysimages) share one layer holding it, /coredns,
+// /metrics-server and /ingress being links to it. Their common libraries
+// (client-go, gRPC, protobuf, Prometheus, the Go runtime) are then stored
+// once in the payload and in containerd, compiled once per architecture,
+// and their pages are shared in memory: 126 MB as two programs, 86 MB as
+// one. Built by hack/payload.sh in this module of its own, so their
+// dependencies never move regente's.
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/coredns/coredns/coremain"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/logs"
+	"k8s.io/klog/v2"
+	"regente.io/regente/hack/images/addons/ingress"
 	"sigs.k8s.io/metrics-server/cmd/metrics-server/app"
 
 	// Each CoreDNS plugin registers itself. CoreDNS's own directive order
@@ -47,8 +55,17 @@ func main() {
 		if err != nil {
 			os.Exit(1)
 		}
+	case "ingress":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := ingress.Run(ctx, os.Args[1:])
+		stop()
+		klog.Flush()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ingress:", err)
+			os.Exit(1)
+		}
 	default:
-		os.Stderr.WriteString("addons: run as coredns or metrics-server (by a link of that name), not as " + name + "\n")
+		os.Stderr.WriteString("addons: run as coredns, metrics-server or ingress (by a link of that name), not as " + name + "\n")
 		os.Exit(2)
 	}
 }

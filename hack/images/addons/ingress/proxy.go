@@ -1,0 +1,58 @@
+package ingress
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+type backendKey struct{}
+
+// NewProxy returns the handler both ports serve: it looks the request up
+// in the current table and proxies it to the backend found, or answers 404
+// when no rule matches. The request keeps its Host header, and the backend
+// sees X-Forwarded-For, -Host and -Proto, as with other controllers.
+func NewProxy(table func() *Table) http.Handler {
+	transport := &http.Transport{
+		Proxy:                 nil, // backends are in the cluster: never through an HTTP proxy
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(pr.In.Context().Value(backendKey{}).(*url.URL))
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream responses (server-sent events, long polls) as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			klog.V(2).InfoS("Backend failed", "component", "ingress", "host", r.Host, "path", r.URL.Path, "err", err)
+			http.Error(w, "bad gateway: the backend did not answer", http.StatusBadGateway)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backend, ok := table().Lookup(hostOnly(r.Host), r.URL.Path)
+		if !ok {
+			http.Error(w, "404 page not found: no ingress rule matches this host and path", http.StatusNotFound)
+			return
+		}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, backend)))
+	})
+}
+
+// hostOnly strips the port from a Host header, brackets and all.
+func hostOnly(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		return host
+	}
+	return hostport
+}
