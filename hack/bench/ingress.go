@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -76,7 +77,9 @@ func benchIngress(bin string, idle, load time.Duration) ([]row, error) {
 		if err := getOK(http.DefaultClient, through, "bench.test"); err == nil {
 			break
 		} else if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the ingress does not route bench.test: %w", err)
+			logs, _ := exec.Command(bin, "kubectl", "--kubeconfig", s.kubeconfig, "-n", "kube-system", "logs", "deployment/ingress").CombinedOutput()
+			ing, _ := exec.Command(bin, "kubectl", "--kubeconfig", s.kubeconfig, "get", "ingress,service,pods", "-A", "-o", "wide").CombinedOutput()
+			return nil, fmt.Errorf("the ingress does not route bench.test: %w\n%s\n%s", err, ing, logs)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "idling %s for the ingress pod's memory\n", idle)
@@ -188,10 +191,10 @@ func getOK(client *http.Client, url, host string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s (Host %s): %s", url, host, resp.Status)
+		return fmt.Errorf("GET %s (Host %s): %s %q", url, host, resp.Status, body)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func Run(ctx context.Context, args []string) error {
 		return err
 	}
 	ctrl := NewController(ControllerConfig{Client: client, PublishService: *publish, DefaultCert: defaultCert})
-	proxy := NewProxy(ctrl.Table)
+	proxy := NewProxy(ctx, ctrl.Table)
 	health := http.NewServeMux()
 	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ctrl.Synced() {

@@ -13,11 +13,26 @@ import (
 
 type backendKey struct{}
 
+// staleConnAfter bounds how long an idle backend connection is kept: long
+// enough that a busy backend keeps its connections, short enough that a
+// misrouted one (see NewProxy) is soon dialed again.
+const staleConnAfter = 5 * time.Second
+
 // NewProxy returns the handler both ports serve: it looks the request up
 // in the current table and proxies it to the backend found, or answers 404
 // when no rule matches. The request keeps its Host header, and the backend
 // sees X-Forwarded-For, -Host and -Proto, as with other controllers.
-func NewProxy(table func() *Table) http.Handler {
+//
+// Idle backend connections are closed every few seconds until ctx ends:
+// a connection dialed to a ClusterIP before kube-proxy has programmed the
+// new Service is not translated and leaves by the node's default route,
+// and whatever answers there would otherwise keep serving that backend's
+// requests for as long as the connection stays alive.
+func NewProxy(ctx context.Context, table func() *Table) http.Handler {
+	return newProxy(ctx, table, staleConnAfter)
+}
+
+func newProxy(ctx context.Context, table func() *Table, closeIdleEvery time.Duration) http.Handler {
 	transport := &http.Transport{
 		Proxy:                 nil, // backends are in the cluster: never through an HTTP proxy
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -26,6 +41,19 @@ func NewProxy(table func() *Table) http.Handler {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+	go func() {
+		tick := time.NewTicker(closeIdleEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				transport.CloseIdleConnections()
+				return
+			case <-tick.C:
+				transport.CloseIdleConnections()
+			}
+		}
+	}()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(pr.In.Context().Value(backendKey{}).(*url.URL))
