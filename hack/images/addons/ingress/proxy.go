@@ -13,10 +13,11 @@ import (
 
 type backendKey struct{}
 
-// staleConnAfter bounds how long an idle backend connection is kept: long
-// enough that a busy backend keeps its connections, short enough that a
-// misrouted one (see NewProxy) is soon dialed again.
-const staleConnAfter = 5 * time.Second
+// closeIdleBackendsEvery is how often idle backend connections are closed:
+// rarely enough that a busy backend keeps its connections, often enough
+// that a misrouted one (see NewProxy) is soon dialed again. It also stands
+// in for an idle timeout, which could only be longer.
+const closeIdleBackendsEvery = 5 * time.Second
 
 // NewProxy returns the handler both ports serve: it looks the request up
 // in the current table and proxies it to the backend found, or answers 404
@@ -29,7 +30,7 @@ const staleConnAfter = 5 * time.Second
 // and whatever answers there would otherwise keep serving that backend's
 // requests for as long as the connection stays alive.
 func NewProxy(ctx context.Context, table func() *Table) http.Handler {
-	return newProxy(ctx, table, staleConnAfter)
+	return newProxy(ctx, table, closeIdleBackendsEvery)
 }
 
 func newProxy(ctx context.Context, table func() *Table, closeIdleEvery time.Duration) http.Handler {
@@ -38,7 +39,6 @@ func newProxy(ctx context.Context, table func() *Table, closeIdleEvery time.Dura
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
 	go func() {
