@@ -1,5 +1,5 @@
 # Every target delegates to a script in hack/; README lists them.
-.PHONY: all build payload release test test-unit test-integration fuzz lint vulncheck conformance conformance-smoke bench clean
+.PHONY: all build payload release test test-unit test-integration fuzz lint vulncheck conformance conformance-smoke bench bench-scale clean
 
 all: build
 
@@ -37,6 +37,13 @@ vulncheck: build
 
 bench: build
 	hack/bench.sh
+
+# The scale bench: a control plane per datastore grown to 100, 300 and
+# 1,000 nodes simulated by kwok (hack/kwok/go.mod), 30 pods each, with
+# churn. Takes hours at its defaults; BENCH_SCALE_ARGS narrows it.
+bench-scale: build
+	cd hack/kwok && go build -o ../../bin/kwok sigs.k8s.io/kwok/cmd/kwok
+	hack/bench.sh -only scale $(BENCH_SCALE_ARGS)
 
 # The upstream conformance suite on a server and an agent (root; hours).
 conformance: build

@@ -148,14 +148,28 @@ func benchSingleServer(bin string, writes time.Duration, extra []string, snapsho
 // benchEtcdCluster measures three servers on embedded etcd, each in its
 // own network namespace, through the first.
 func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error) {
+	var r datastoreResult
+	err := etcdCluster(bin, nil, func(kubeconfig string, _ int, _ func() string) error {
+		var err error
+		r, err = apiWorkload(kubeconfig, writes)
+		r.snapshot, r.snapshotSize, r.rest = "as 1 member", "as 1 member", "as 1 member"
+		return err
+	})
+	return r, err
+}
+
+// etcdCluster starts three servers on embedded etcd, each in its own
+// network namespace, with extra flags, and runs measure with the first's kubeconfig, process
+// id and log once the other two are voting members.
+func etcdCluster(bin string, extra []string, measure func(kubeconfig string, pid int, log func() string) error) error {
 	network := nscluster.Network{Bridge: "rgbe0", Subnet: "10.94.0", Names: []string{"e1", "e2", "e3"}}
 	if err := network.Setup(); err != nil {
-		return datastoreResult{}, err
+		return err
 	}
 	defer network.Teardown()
 	root, err := os.MkdirTemp("", "regente-bench-etcd-")
 	if err != nil {
-		return datastoreResult{}, err
+		return err
 	}
 	defer os.RemoveAll(root)
 	var nodes []*nscluster.Node
@@ -170,12 +184,12 @@ func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error)
 		n := &nscluster.Node{Name: name, IP: network.IP(i), Dir: filepath.Join(root, name)}
 		n.DataDir = filepath.Join(n.Dir, "data")
 		n.Args = append([]string{bin, "server", "--config", "", "--data-dir", n.DataDir, "--node-ip", n.IP, "--node-name", name,
-			"--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"), "--disable-agent", "--disable", "metrics-server,servicelb,local-storage"}, join...)
+			"--write-kubeconfig", filepath.Join(n.Dir, "admin.yaml"), "--disable-agent", "--disable", "metrics-server,servicelb,local-storage"}, append(join, extra...)...)
 		if i == 0 {
 			n.Args = append(n.Args, "--cluster-init")
 		}
 		if err := n.Start(); err != nil {
-			return datastoreResult{}, err
+			return err
 		}
 		nodes = append(nodes, n)
 		own := filepath.Join(n.Dir, "admin-remote.yaml")
@@ -187,16 +201,16 @@ func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error)
 			os.WriteFile(own, []byte(strings.ReplaceAll(string(b), "https://127.0.0.1:6443", "https://"+n.IP+":6443")), 0o600)
 			return (&instance{kubeconfig: own}).readyz()
 		}); err != nil {
-			return datastoreResult{}, fmt.Errorf("%w:\n%s", err, n.Log.String())
+			return fmt.Errorf("%w:\n%s", err, n.Log.String())
 		}
 		if i == 0 {
 			token, err := os.ReadFile(datadir.New(n.DataDir, "").Server.TokenFile)
 			if err != nil {
-				return datastoreResult{}, err
+				return err
 			}
 			join = []string{"--server", "https://" + n.IP + ":6443", "--token", strings.TrimSpace(string(token))}
 			if err := os.Rename(own, kubeconfig); err != nil {
-				return datastoreResult{}, err
+				return err
 			}
 		}
 	}
@@ -204,11 +218,9 @@ func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error)
 	if err := waitFor(2*time.Minute, "three voting etcd members", func() bool {
 		return strings.Contains(nodes[1].Log.String(), "now a voting member") && strings.Contains(nodes[2].Log.String(), "now a voting member")
 	}); err != nil {
-		return datastoreResult{}, err
+		return err
 	}
-	r, err := apiWorkload(kubeconfig, writes)
-	r.snapshot, r.snapshotSize, r.rest = "as 1 member", "as 1 member", "as 1 member"
-	return r, err
+	return measure(kubeconfig, nodes[0].Pid(), nodes[0].Log.String)
 }
 
 // apiWorkload is the workload every datastore gets: creates at

@@ -52,11 +52,28 @@ func main() {
 	memWatch := flag.Duration("memlimit-watch", 10*time.Minute, "how long each memory limit is watched")
 	memLimits := flag.String("memlimit-limits", "768,512,384", "memory limits to try for a single node, MiB, comma-separated (empty: none)")
 	agentMemLimits := flag.String("memlimit-agent-limits", "256,224", "memory limits to try for an agent-only node, MiB, comma-separated (empty: none)")
-	datastores := flag.String("datastores", "", "with -only datastores: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
+	datastores := flag.String("datastores", "", "with -only datastores or scale: which to run, of sqlite,etcd,etcd3,postgres,mariadb (default all)")
 	fuzzTime := flag.String("fuzz-time", "10m", "with -only fuzz: how long each fuzz target runs")
-	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit, ingress")
+	kwok := flag.String("kwok", "bin/kwok", "with -only scale: the kwok binary (make bench-scale builds it)")
+	nodes := flag.String("nodes", "100,300,1000", "with -only scale: the node counts to grow through, comma-separated")
+	podsPerNode := flag.Int("pods-per-node", 30, "with -only scale: pods per simulated node")
+	churnTime := flag.Duration("churn", 10*time.Minute, "with -only scale: churn at each step, over which the figures are taken")
+	serverFlags := flag.String("server-flags", "", "with -only scale: more flags for every server, space-separated, to try a setting")
+	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit, ingress, scale")
 	flag.Parse()
 	switch *only {
+	case "scale":
+		bin, _ := filepath.Abs(*bin)
+		o := scaleOptions{kwok: *kwok, steps: countList("nodes", *nodes), podsPerNode: *podsPerNode, churn: *churnTime, datastores: *datastores, serverFlags: strings.Fields(*serverFlags)}
+		var err error
+		if o.stages, err = kwokStages(); err == nil {
+			err = benchScale(bin, o)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	case "ingress":
 		bin, _ := filepath.Abs(*bin)
 		rows, err := benchIngress(bin, *idle/2, *writes)
@@ -489,6 +506,24 @@ func mib(bytes int64) string { return fmt.Sprintf("%.0f MiB", float64(bytes)/(1<
 // mibList parses a flag's comma-separated MiB values into bytes, exiting
 // with the flag named when one is not a number.
 func mibList(flagName, value string) []int64 {
+	out := positiveList(flagName, value, "MiB numbers")
+	for i := range out {
+		out[i] <<= 20
+	}
+	return out
+}
+
+// countList parses a flag's comma-separated counts, exiting with the flag
+// named when one is not a positive number.
+func countList(flagName, value string) []int {
+	var out []int
+	for _, n := range positiveList(flagName, value, "counts") {
+		out = append(out, int(n))
+	}
+	return out
+}
+
+func positiveList(flagName, value, want string) []int64 {
 	var out []int64
 	for _, f := range strings.Split(value, ",") {
 		if strings.TrimSpace(f) == "" {
@@ -496,10 +531,10 @@ func mibList(flagName, value string) []int64 {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
 		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "bench: -%s %q: want MiB numbers, comma-separated\n", flagName, value)
+			fmt.Fprintf(os.Stderr, "bench: -%s %q: want %s, comma-separated\n", flagName, value, want)
 			os.Exit(2)
 		}
-		out = append(out, n<<20)
+		out = append(out, n)
 	}
 	return out
 }

@@ -170,6 +170,10 @@ func (n *Node) Start() error {
 	return nil
 }
 
+// Pid is the process's id: regente's own, as nsenter, unshare and the
+// setup script each exec the next.
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
 // Exited is closed when the process has ended.
 func (n *Node) Exited() <-chan struct{} { return n.exited }
 
