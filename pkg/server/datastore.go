@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/apiserver"
@@ -19,6 +20,7 @@ import (
 	"regente.io/regente/pkg/join"
 	"regente.io/regente/pkg/secretsencrypt"
 	"regente.io/regente/pkg/snapshot"
+	"regente.io/regente/pkg/sqlitelimit"
 )
 
 // datastoreWiring is what the server's wiring list needs from the
@@ -44,7 +46,13 @@ func newDatastore(cfg *config.Server, dirs datadir.Layout, nodeName string, node
 			InMemory:     cfg.DatastoreInMemory,
 			SaveInterval: cfg.DatastoreSaveInterval,
 		})
-		return datastoreWiring{components: []component.Component{kine}, servers: kine.EtcdServers()}
+		components := []component.Component{kine}
+		if !cfg.Datastore.Shared() {
+			// SQLite, regente's own file or the user's: say when the
+			// cluster has outgrown it.
+			components = append(components, sqlitelimit.New(sqlitelimit.Config{Gatherer: legacyregistry.DefaultGatherer}))
+		}
+		return datastoreWiring{components: components, servers: kine.EtcdServers()}
 	}
 	member := etcd.New(etcd.Config{
 		Dir:         paths.EtcdDir,
