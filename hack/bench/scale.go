@@ -67,12 +67,12 @@ type scaleResult struct {
 	nodes, pods               int
 	mutating, get, list       [2]time.Duration // p50, p99
 	rssMiB                    int64
-	serverCPU, kwokCPU        float64 // cores, during the churn
-	size                      int64   // apiserver_storage_size_bytes
-	errors5xx, locked, failed int     // 5xx answers, "database is locked" lines, bench calls that failed
-	startup                   [2]time.Duration
-	allRunning                time.Duration // from the step's first create to every pod Running
-	churned                   int           // pods replaced during the churn
+	serverCPU, kwokCPU        float64          // cores, during the churn
+	size                      int64            // apiserver_storage_size_bytes
+	errors5xx, locked, failed int              // 5xx answers, "database is locked" lines, bench calls that failed
+	startup, churnStartup     [2]time.Duration // pod startup p50, p99 while the step's pods are made, and in the churn
+	allRunning                time.Duration    // from the step's first create to every pod Running
+	churned                   int              // pods replaced during the churn
 }
 
 // The upstream SLOs for API call latency (sig-scalability): p99 of
@@ -227,6 +227,7 @@ func scaleSteps(datastore string, t scaleTarget, o scaleOptions) ([]scaleResult,
 			return results, fmt.Errorf("%w (%d Running); kwok's log:\n%s", err, pods.running(), tail(kwokLog.String(), 20))
 		}
 		r.allRunning = time.Since(begin).Round(time.Second)
+		r.startup = pods.startupPercentiles()
 		fmt.Fprintf(os.Stderr, "scale: %d pods Running after %s; churn for %s\n", r.pods, r.allRunning, o.churn)
 
 		before, err := scrape(ctx, c)
@@ -251,7 +252,7 @@ func scaleSteps(datastore string, t scaleTarget, o scaleOptions) ([]scaleResult,
 		r.list = latency(before, after, "LIST")
 		r.errors5xx = int(counterDelta(before, after, "apiserver_request_total", func(m *dto.Metric) bool { return strings.HasPrefix(label(m, "code"), "5") }))
 		r.size = int64(counterDelta(nil, after, "apiserver_storage_size_bytes", func(*dto.Metric) bool { return true }))
-		r.startup = pods.startupPercentiles()
+		r.churnStartup = pods.startupPercentiles()
 		results = append(results, r)
 		printScale(os.Stderr, []scaleResult{r})
 	}
@@ -391,14 +392,15 @@ func churn(ctx context.Context, c kubernetes.Interface, pods cache.Store, deploy
 // podTimes keeps, for each pod, when the bench first saw it and when it
 // first saw it Running: the pod startup latency as a client sees it.
 type podTimes struct {
-	mu      sync.Mutex
-	seen    map[types.UID]time.Time
-	started map[types.UID]time.Duration
-	live    map[types.UID]bool // Running and not deleted
+	mu       sync.Mutex
+	seen     map[types.UID]time.Time
+	started  map[types.UID]time.Duration // not yet reported
+	reported map[types.UID]bool
+	live     map[types.UID]bool // Running and not deleted
 }
 
 func newPodTimes() *podTimes {
-	return &podTimes{seen: map[types.UID]time.Time{}, started: map[types.UID]time.Duration{}, live: map[types.UID]bool{}}
+	return &podTimes{seen: map[types.UID]time.Time{}, started: map[types.UID]time.Duration{}, reported: map[types.UID]bool{}, live: map[types.UID]bool{}}
 }
 
 func (p *podTimes) observe(obj any) {
@@ -413,7 +415,7 @@ func (p *podTimes) observe(obj any) {
 		p.seen[pod.UID] = now
 	}
 	if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil {
-		if _, ok := p.started[pod.UID]; !ok {
+		if _, ok := p.started[pod.UID]; !ok && !p.reported[pod.UID] {
 			p.started[pod.UID] = now.Sub(p.seen[pod.UID])
 		}
 		p.live[pod.UID] = true
@@ -429,6 +431,8 @@ func (p *podTimes) OnDelete(obj any) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		p.mu.Lock()
 		delete(p.live, pod.UID)
+		delete(p.seen, pod.UID)
+		delete(p.reported, pod.UID)
 		p.mu.Unlock()
 	}
 }
@@ -448,7 +452,7 @@ func (p *podTimes) startupPercentiles() [2]time.Duration {
 	for uid, d := range p.started {
 		all = append(all, d)
 		delete(p.started, uid)
-		p.seen[uid] = time.Time{}
+		p.reported[uid] = true
 	}
 	slices.Sort(all)
 	return [2]time.Duration{percentile(all, 50), percentile(all, 99)}
@@ -570,9 +574,9 @@ func printScale(w io.Writer, results []scaleResult) {
 		if !r.slosMet() {
 			met = "**not met**"
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %d MiB | %.2f (%.2f) cores | %.0f MiB | %d, %d, %d | %s | %s | %d |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %s | %d MiB | %.2f (%.2f) cores | %.0f MiB | %d, %d, %d | %s | %s | %s | %d |\n",
 			r.datastore, r.nodes, r.pods, ms(r.mutating), ms(r.get), ms(r.list), met, r.rssMiB, r.serverCPU, r.kwokCPU,
-			float64(r.size)/(1<<20), r.errors5xx, r.locked, r.failed, ms(r.startup), r.allRunning, r.churned)
+			float64(r.size)/(1<<20), r.errors5xx, r.locked, r.failed, ms(r.startup), r.allRunning, ms(r.churnStartup), r.churned)
 	}
 }
 
