@@ -95,6 +95,13 @@ func (c *ControllerManager) defaultArgs() []string {
 		"--use-service-account-credentials=true",
 		"--controllers=*,tokencleaner",
 		"--profiling=false",
+		// Each controller's client may send 100 calls a second (upstream:
+		// 20), so a ReplicaSet makes pods at 100/s, not 20/s: on SQLite
+		// 9,000 pods took 5m20s to create with upstream's rate (bench
+		// -only scale). The API server's priority and fairness still
+		// bounds what all controllers send at once.
+		"--kube-api-qps=100",
+		"--kube-api-burst=200",
 		fmt.Sprintf("--leader-elect=%t", c.cfg.LeaderElect),
 		// Without this gate the upstream controller-manager exits the whole
 		// process with status 1 when its context ends while it leads; with

@@ -63,6 +63,10 @@ func (s *Scheduler) Init(context.Context) error {
 		"--bind-address=127.0.0.1",
 		"--secure-port=10259",
 		"--profiling=false",
+		// Binds at up to 100 a second (upstream: 50), to keep up with the
+		// controller-manager's ReplicaSets (see package controllermanager).
+		"--kube-api-qps=100",
+		"--kube-api-burst=200",
 		fmt.Sprintf("--leader-elect=%t", s.cfg.LeaderElect),
 	}
 	if err := fs.Parse(component.MergeArgs(defaults, s.cfg.ExtraArgs)); err != nil {
