@@ -586,8 +586,8 @@ func printScale(w io.Writer, results []scaleResult) {
 	ms := func(d [2]time.Duration) string {
 		return fmt.Sprintf("%s / %s", d[0].Round(time.Millisecond), d[1].Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "\n| datastore | nodes | pods | mutating p50 / p99 | get p50 / p99 | list p50 / p99 | SLOs | server RSS | server CPU (kwok) | datastore size | 5xx, locked, failed | pod startup p50 / p99 | all Running after | pods replaced |\n"+
-		"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "\n| datastore | nodes | pods | mutating p50 / p99 | get p50 / p99 | list p50 / p99 | SLOs | server RSS | server CPU (kwok) | datastore size | 5xx, locked, failed | pod startup p50 / p99, step | all Running after | pod startup p50 / p99, churn | pods replaced |\n"+
+		"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
 		met := "met"
 		if !r.slosMet() {
