@@ -283,25 +283,23 @@ func createKwokNodes(ctx context.Context, c kubernetes.Interface, from, to int) 
 		}
 	}()
 	var wg sync.WaitGroup
-	errs := make(chan error, 16)
+	var mu sync.Mutex
+	var first error
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
 				if _, err := c.CoreV1().Nodes().Create(ctx, kwokNode(i), metav1.CreateOptions{}); err != nil {
-					errs <- fmt.Errorf("create node kwok-%d: %w", i, err)
-					return
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("create node kwok-%d: %w", i, err)
+					}
+					mu.Unlock()
 				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		for range next {
-		}
-		return err
-	}
-	return nil
+	return first
 }
 
 func kwokNode(i int) *corev1.Node {
