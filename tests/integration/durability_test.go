@@ -4,83 +4,53 @@ package integration
 
 import (
 	"context"
-	"fmt"
-	"sync"
+	"math/rand/v2"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"regente.io/regente/tests/faults"
 )
 
-// TestKill9KeepsAcknowledgedWrites kills the server with SIGKILL while 8
-// clients create configmaps, restarts it, and checks that every create the
-// API acknowledged is there.
-func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
+// killsUnderLoad is the short form of the kill -9 fault; the bench
+// (-only faults) runs 20.
+const killsUnderLoad = 5
+
+// TestKill9UnderLoad kills the server (SQLite) with SIGKILL at random
+// moments while a steady load creates and updates ConfigMaps and a watch
+// follows them, restarts it each time, and checks that no acknowledged
+// write was lost and that the watch neither skipped nor repeated a
+// revision.
+func TestKill9UnderLoad(t *testing.T) {
 	bin := requirements(t)
 	s := newServer(t, bin)
 	s.start()
-	s.kubectl("create", "namespace", "durable")
-	cfg := s.restConfig()
-	cfg.QPS, cfg.Burst = 1000, 1000
-	cfg.Timeout = 5 * time.Second
-	client := kubernetes.NewForConfigOrDie(cfg)
-
-	var (
-		mu    sync.Mutex
-		acked []string
-		wg    sync.WaitGroup
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for w := 0; w < 8; w++ {
-		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				name := fmt.Sprintf("w%d-%d", w, i)
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": name}}
-				if _, err := client.CoreV1().ConfigMaps("durable").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-					return // the server is gone: stop writing
-				}
-				mu.Lock()
-				acked = append(acked, name)
-				mu.Unlock()
-			}
-		})
-	}
-	// Let writes flow, then kill while they are in flight.
-	eventually(t, 60*time.Second, "2000 acknowledged writes", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(acked) < 2000 {
-			return fmt.Errorf("%d so far", len(acked))
-		}
-		return nil
-	})
-	s.kill()
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	want := append([]string(nil), acked...)
-	mu.Unlock()
-	t.Logf("%d writes acknowledged before kill -9", len(want))
-
-	s.start()
-	list, err := s.client().CoreV1().ConfigMaps("durable").List(context.Background(), metav1.ListOptions{})
+	ctx := context.Background()
+	load, err := faults.Start(ctx, s.restConfig(), faults.Options{Namespace: "durable", Rate: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
-	have := map[string]bool{}
-	for _, cm := range list.Items {
-		have[cm.Name] = true
-	}
-	var lost []string
-	for _, name := range want {
-		if !have[name] {
-			lost = append(lost, name)
+	for i := range killsUnderLoad {
+		time.Sleep(time.Second + rand.N(3*time.Second))
+		before := load.Acknowledged()
+		s.kill()
+		killed := time.Now()
+		s.start()
+		recovery, err := load.WaitForAck(ctx, killed, time.Minute)
+		if err != nil {
+			t.Fatalf("kill %d: %v:\n%s", i+1, err, tail(s.log.String()))
 		}
+		t.Logf("kill %d after %d acknowledged writes: writes acknowledged again %s later", i+1, before, recovery.Round(time.Millisecond))
 	}
-	if len(lost) > 0 {
-		t.Fatalf("%d of %d acknowledged writes lost after kill -9, e.g. %v", len(lost), len(want), lost[:min(5, len(lost))])
+	time.Sleep(2 * time.Second)
+	report, err := load.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after %d kills: %s", killsUnderLoad, report)
+	if report.Acknowledged < 1000 {
+		t.Errorf("only %d writes acknowledged: the load did not run", report.Acknowledged)
+	}
+	if err := report.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
