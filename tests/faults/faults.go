@@ -28,8 +28,8 @@ type Options struct {
 
 // Load is a running write load and its watcher.
 type Load struct {
-	opts   Options
-	client kubernetes.Interface
+	opts                     Options
+	client                   kubernetes.Interface
 	stopWriters, stopWatcher context.CancelFunc
 	writers, watcher         sync.WaitGroup
 
