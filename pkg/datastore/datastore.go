@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -253,7 +254,7 @@ const sqlitePageSize = 1024
 // the switch to WAL); an existing database keeps the page size it has.
 func createSQLite(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		return nil
+		return restrictSQLiteFiles(path)
 	}
 	db, err := sql.Open("sqlite3", "file:"+path)
 	if err != nil {
@@ -263,7 +264,23 @@ func createSQLite(path string) error {
 	if _, err := db.Exec(fmt.Sprintf("PRAGMA page_size=%d; PRAGMA journal_mode=WAL", sqlitePageSize)); err != nil {
 		return fmt.Errorf("create datastore %s: %w", path, err)
 	}
-	return db.Close()
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("create datastore %s: %w", path, err)
+	}
+	return restrictSQLiteFiles(path)
+}
+
+// restrictSQLiteFiles makes the database and its WAL owner-only: they hold
+// every Secret. SQLite creates them with the umask's mode (0644 as a
+// rule) and later gives the WAL and shm the mode of the database, so a
+// file an older release left readable is fixed here too.
+func restrictSQLiteFiles(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restrict datastore file %s to its owner: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // CheckSQLiteFile refuses a file that exists, is not empty and is not an
@@ -283,8 +300,48 @@ func CheckSQLiteFile(path string) error {
 		return nil // an empty file is what sqlite itself creates first
 	}
 	if n < len(header) || string(header) != sqliteHeader {
-		return fmt.Errorf("datastore file %s is not an SQLite database (%s): it was left untouched; "+
-			"restore it from a snapshot, or move it away to start with an empty cluster", path, readErr(n, err))
+		return fmt.Errorf("datastore file %s is not an SQLite database (%s): %s", path, readErr(n, err), damagedFileFix)
+	}
+	f.Close()
+	return checkSQLiteIntegrity(path)
+}
+
+// damagedFileFix is what to do with a datastore file that cannot be used.
+const damagedFileFix = "it was left untouched; restore a snapshot with " +
+	"`regente server --cluster-reset --cluster-reset-restore-path <snapshot>` " +
+	"(the scheduled ones are in <data-dir>/server/db/snapshots), or move the file away to start an empty cluster"
+
+// checkSQLiteIntegrity runs SQLite's quick_check, which reads every page
+// (kine's startup VACUUM reads them all again, so it costs little more):
+// a truncated or damaged file is refused by name before kine, which would
+// otherwise retry "database disk image is malformed" for ever, opens it.
+// Opening it replays a WAL a killed run left, as kine would.
+func checkSQLiteIntegrity(path string) error {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		return fmt.Errorf("open datastore %s to check it: %w", path, err)
+	}
+	defer db.Close()
+	rows, err := db.Query("PRAGMA quick_check(5)")
+	if err != nil {
+		return fmt.Errorf("datastore file %s is damaged (%v): %s", path, err, damagedFileFix)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("check datastore %s: %w", path, err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("datastore file %s is damaged (SQLite's quick_check: %s): %s", path, strings.Join(problems, "; "), damagedFileFix)
 	}
 	return nil
 }

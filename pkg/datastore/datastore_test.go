@@ -2,8 +2,10 @@ package datastore
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,12 +21,43 @@ func TestCheckSQLiteFile(t *testing.T) {
 		}
 		return p
 	}
+	// A real datastore file, and copies of it cut short and with pages
+	// overwritten, as a full disk or a failing card leaves them.
+	good := filepath.Join(dir, "ok.db")
+	if err := createSQLite(good); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE kine (id INTEGER PRIMARY KEY, name TEXT, value BLOB); CREATE INDEX kine_name ON kine (name)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		if _, err := db.Exec("INSERT INTO kine (name, value) VALUES (?, randomblob(300))", fmt.Sprintf("/registry/k%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := slices.Clone(content)
+	for i := len(damaged) / 3; i < len(damaged)/3+4*sqlitePageSize; i++ {
+		damaged[i] = 0x5a
+	}
 	tests := []struct {
 		name, path, wantErr string
 	}{
 		{"missing", filepath.Join(dir, "absent.db"), ""},
 		{"empty", write("empty.db", ""), ""},
-		{"sqlite", write("ok.db", sqliteHeader+"rest of page"), ""},
+		{"sqlite", good, ""},
+		{"truncated", write("truncated.db", string(content[:len(content)/2])), "is damaged"},
+		{"damaged", write("damaged.db", string(damaged)), "is damaged"},
 		{"garbage", write("bad.db", "this is not a database at all"), "is not an SQLite database"},
 		{"short", write("short.db", "SQL"), "is not an SQLite database"},
 	}
@@ -38,7 +71,8 @@ func TestCheckSQLiteFile(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) ||
+				!strings.Contains(err.Error(), "--cluster-reset-restore-path") {
 				t.Fatalf("error = %v, want %q naming %s", err, tt.wantErr, tt.path)
 			}
 			after, _ := os.ReadFile(tt.path)
@@ -46,6 +80,28 @@ func TestCheckSQLiteFile(t *testing.T) {
 				t.Fatal("file changed")
 			}
 		})
+	}
+}
+
+func TestCreateSQLiteIsOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	if err := createSQLite(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-wal", nil, 0o644); err != nil { // as an older release left it
+		t.Fatal(err)
+	}
+	if err := createSQLite(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %o, want 0600", p, fi.Mode().Perm())
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 	"k8s.io/klog/v2"
 
 	"regente.io/regente/pkg/atomicfile"
@@ -104,6 +106,12 @@ func (e *Etcd) Start(ctx context.Context) error {
 	}
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {
+		if damagedData(err) {
+			return fmt.Errorf("start etcd member %s: its data in %s is damaged (%w): it was left untouched; "+
+				"restore a snapshot with `regente server --cluster-reset --cluster-reset-restore-path <snapshot>`, "+
+				"or, on a cluster whose other members are healthy, move %s away and start this server again with --server and --token to re-join",
+				name, e.cfg.Dir, err, e.cfg.Dir)
+		}
 		return fmt.Errorf("start etcd member %s in %s: %w", name, e.cfg.Dir, err)
 	}
 	e.server = srv
@@ -354,4 +362,16 @@ func NewClient(tlsDir string, endpoints ...string) (*clientv3.Client, error) {
 		return nil, fmt.Errorf("connect to etcd at %s: %w", strings.Join(endpoints, ","), err)
 	}
 	return cli, nil
+}
+
+// damagedData reports whether etcd refused to start because its WAL or
+// snapshot files are damaged (a failing disk, a write torn mid-record that
+// etcd's own repair of the WAL's tail could not mend).
+func damagedData(err error) bool {
+	for _, damaged := range []error{wal.ErrCRCMismatch, wal.ErrSnapshotMismatch, wal.ErrSliceOutOfRange, wal.ErrDecoderNotFound, snap.ErrCRCMismatch, snap.ErrEmptySnapshot} {
+		if errors.Is(err, damaged) {
+			return true
+		}
+	}
+	return false
 }

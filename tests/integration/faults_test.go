@@ -107,3 +107,76 @@ func fill(path string) error {
 		}
 	}
 }
+
+// TestDamagedDatastoreAtStart damages a stopped server's datastore, an
+// SQLite file cut short and an embedded etcd member's WAL with a record
+// overwritten, and checks that the next start exits non-zero naming the
+// damaged file and the restore command, and leaves the file as it was:
+// never an empty cluster started on top, never a start retrying for ever.
+func TestDamagedDatastoreAtStart(t *testing.T) {
+	bin := requirements(t)
+	for _, tc := range []struct {
+		name   string
+		extra  []string
+		damage func(t *testing.T, dataDir string) (named, untouched string) // what the error names, what must not change
+	}{
+		{"sqlite truncated", nil, func(t *testing.T, dataDir string) (string, string) {
+			path := filepath.Join(dataDir, "server", "db", "state.db")
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			return path, path
+		}},
+		{"etcd wal record overwritten", []string{"--cluster-init"}, func(t *testing.T, dataDir string) (string, string) {
+			wals, _ := filepath.Glob(filepath.Join(dataDir, "server", "db", "etcd", "member", "wal", "*.wal"))
+			if len(wals) == 0 {
+				t.Fatal("no etcd WAL file")
+			}
+			b, err := os.ReadFile(wals[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The WAL is preallocated with zeros: damage the middle of what was written.
+			end := len(strings.TrimRight(string(b), "\x00"))
+			f, err := os.OpenFile(wals[0], os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte(strings.Repeat("\x5a", 4096)), int64(end/2)); err != nil {
+				t.Fatal(err)
+			}
+			// etcd opens its bolt database before it reads the WAL.
+			return filepath.Join(dataDir, "server", "db", "etcd"), filepath.Dir(wals[0])
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, bin, tc.extra...)
+			s.start()
+			for i := range 20 {
+				s.kubectl("create", "configmap", fmt.Sprintf("c%d", i), "--from-literal=v="+strings.Repeat("x", 2000))
+			}
+			if code, _ := s.stop(); code != 0 {
+				t.Fatalf("stop: exit code %d", code)
+			}
+			damaged, untouched := tc.damage(t, s.dataDir)
+			before := treeDigest(t, untouched)
+			code, out := runBinary(t, bin, s.args...)
+			if code == 0 {
+				t.Fatalf("exit code 0 on a damaged datastore:\n%s", tail(out))
+			}
+			for _, want := range []string{damaged, "is damaged", "--cluster-reset-restore-path"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, tail(out))
+				}
+			}
+			if after := treeDigest(t, untouched); after != before {
+				t.Errorf("the damaged %s was changed by the refused start", untouched)
+			}
+		})
+	}
+}
