@@ -59,7 +59,8 @@ func main() {
 	podsPerNode := flag.Int("pods-per-node", 30, "with -only scale: pods per simulated node")
 	churnTime := flag.Duration("churn", 10*time.Minute, "with -only scale: churn at each step, over which the figures are taken")
 	serverFlags := flag.String("server-flags", "", "with -only scale: more flags for every server, space-separated, to try a setting")
-	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit, ingress, scale")
+	kills := flag.Int("kills", 20, "with -only faults: kill -9s of the server per datastore")
+	only := flag.String("only", "", "measure one part only: fuzz, creates, multinode, datastores, packaging, writes, memlimit, ingress, scale, faults")
 	flag.Parse()
 	switch *only {
 	case "scale":
@@ -69,6 +70,15 @@ func main() {
 		if o.stages, err = kwokStages(); err == nil {
 			err = benchScale(bin, o)
 		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	case "faults":
+		bin, _ := filepath.Abs(*bin)
+		rows, err := benchFaults(bin, *kills)
+		printRows(rows)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
