@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 )
 
 // Options shape the load.
@@ -167,7 +168,7 @@ func (l *Load) watch(ctx context.Context) {
 		l.mu.Lock()
 		from := l.watchRV
 		l.mu.Unlock()
-		w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: strconv.FormatInt(from, 10), TimeoutSeconds: ptr(int64(300))})
+		w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: strconv.FormatInt(from, 10), TimeoutSeconds: ptr.To[int64](300)})
 		if err != nil {
 			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 				l.relist(ctx)
@@ -387,5 +388,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
