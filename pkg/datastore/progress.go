@@ -89,6 +89,29 @@ func (b *deliveredRevision) Start(ctx context.Context) error {
 	return nil
 }
 
+// Watch starts a watch as the backend does, except that a watch from "now"
+// (revision 0) while the backend's cached revision is behind the delivered
+// one starts just after the delivered revision instead.
+//
+// kine answers a watch from now with its cached revision as the watch's
+// starting point, and its watch server counts a watch as synced for
+// progress only once that watch has been sent CurrentRevision. A watch
+// started at the stale cached revision on a quiet key is therefore never
+// synced until some event reaches it: progress requests go unanswered. An
+// explicit start revision takes kine's other path, a read of the log after
+// that revision whose header is the database's revision, and is exact: the
+// poll loop has already delivered everything up to it.
+func (b *deliveredRevision) Watch(ctx context.Context, revision int64) server.WatchResult {
+	if revision == 0 {
+		if delivered := b.delivered.Load(); delivered > 0 {
+			if cached, err := b.Backend.CurrentRevision(ctx); err == nil && cached < delivered {
+				revision = delivered + 1
+			}
+		}
+	}
+	return b.Backend.Watch(ctx, revision)
+}
+
 // CurrentRevision is the backend's own answer, or the delivered revision
 // when that is ahead. kine's watch server still sends a progress
 // notification only once every watch has been sent that revision.
