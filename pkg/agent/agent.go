@@ -67,6 +67,9 @@ type Config struct {
 	DisableKubeProxy bool
 	// PrivateRegistry is --private-registry, the registries.yaml file.
 	PrivateRegistry string
+	// ProtectKernelDefaults is the kubelet's (--protect-kernel-defaults,
+	// --profile cis).
+	ProtectKernelDefaults bool
 }
 
 // Components returns the node's components in start order.
@@ -139,6 +142,8 @@ func Components(cfg Config) []component.Component {
 			Labels:          cfg.Labels,
 			Taints:          cfg.Taints,
 			ExtraArgs:       cfg.KubeletArgs,
+
+			ProtectKernelDefaults: cfg.ProtectKernelDefaults,
 		}),
 		network.New(network.Config{
 			NodeName:    cfg.NodeName,

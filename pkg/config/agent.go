@@ -107,6 +107,7 @@ func (a *Agent) Validate() error {
 			}
 		}
 	}
+	a.validateNode(fail)
 	if a.LBServerPort < 1 || a.LBServerPort > 65535 {
 		fail("--lb-server-port %d is out of range: use a port between 1 and 65535, e.g. 6444", a.LBServerPort)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,6 +184,35 @@ type Node struct {
 	NodeTaints      []string // --node-taint; key=value:Effect, repeatable
 	FlannelIface    string   // --flannel-iface; "" means the node IP's interface
 	PrivateRegistry string   // --private-registry; registries.yaml (mirrors, auth, TLS)
+	// --profile: "cis" hardens the node (and, on a server, the control
+	// plane) as the CIS Kubernetes Benchmark asks; see ProfileCIS.
+	Profile               string
+	ProtectKernelDefaults bool // --protect-kernel-defaults: the kubelet fails when kernel tunables differ from its defaults
+}
+
+// ProfileCIS is the --profile value that turns on what the CIS Kubernetes
+// Benchmark asks of a distribution beyond regente's defaults: the
+// kubelet's protect-kernel-defaults, the API server's audit log, the
+// restricted Pod Security Standard for every namespace but kube-system,
+// and Secrets encrypted at rest. `regente check-config --cis` checks them.
+const ProfileCIS = "cis"
+
+// Profiles are the accepted values of --profile.
+var Profiles = []string{ProfileCIS}
+
+// CIS reports whether --profile cis is set.
+func (n *Node) CIS() bool { return n.Profile == ProfileCIS }
+
+// KernelDefaultsProtected reports whether the kubelet runs with
+// protect-kernel-defaults: asked for, or implied by --profile cis.
+func (n *Node) KernelDefaultsProtected() bool { return n.ProtectKernelDefaults || n.CIS() }
+
+// validateNode reports the problems of the options a server and an agent
+// share.
+func (n *Node) validateNode(fail func(format string, args ...any)) {
+	if n.Profile != "" && !slices.Contains(Profiles, n.Profile) {
+		fail("--profile %q is not one of %v: use --profile cis, or leave it unset", n.Profile, Profiles)
+	}
 }
 
 func (n *Node) addFlags(fs *pflag.FlagSet) {
@@ -195,6 +225,8 @@ func (n *Node) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&n.NodeTaints, "node-taint", n.NodeTaints, "Taint to register the node with, key=value:Effect; repeatable")
 	fs.StringVar(&n.FlannelIface, "flannel-iface", n.FlannelIface, "Interface flannel sends node-to-node traffic over (default: the one holding the node IP)")
 	fs.StringVar(&n.PrivateRegistry, "private-registry", n.PrivateRegistry, "Registry mirrors, credentials and TLS for image pulls, in k3s's registries.yaml format (the default file may be missing)")
+	fs.StringVar(&n.Profile, "profile", n.Profile, "Hardening profile: cis (CIS Kubernetes Benchmark: protect-kernel-defaults, audit log, restricted Pod Security outside kube-system, Secrets encryption; check with regente check-config --cis)")
+	fs.BoolVar(&n.ProtectKernelDefaults, "protect-kernel-defaults", n.ProtectKernelDefaults, "Refuse to start when the kernel tunables the kubelet needs differ from its defaults, instead of setting them")
 }
 
 // Complete fills derived defaults: cluster-dns becomes the 10th address of
@@ -215,6 +247,9 @@ func (s *Server) Complete() error {
 		Endpoint: s.DatastoreEndpoint, ClusterInit: s.ClusterInit, JoinServer: s.Server, EtcdDir: s.Paths().EtcdDir})
 	if s.datastoreErr == nil {
 		s.DatastoreEndpoint = s.Datastore.Endpoint
+	}
+	if s.CIS() {
+		s.SecretsEncryption = true
 	}
 	for _, args := range []*[]string{&s.KubeAPIServerArgs, &s.KubeControllerManagerArgs, &s.KubeSchedulerArgs, &s.KubeletArgs, &s.KubeProxyArgs} {
 		for i, a := range *args {

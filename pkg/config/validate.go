@@ -50,6 +50,7 @@ func (s *Server) Validate() error {
 		}
 	}
 
+	s.validateNode(fail)
 	if !slices.Contains([]string{"aescbc", "secretbox"}, s.SecretsEncryptionProvider) {
 		fail("--secrets-encryption-provider %q is not aescbc or secretbox: use one of them (aescbc is the default)", s.SecretsEncryptionProvider)
 	}

@@ -42,6 +42,7 @@ type ServerPaths struct {
 	NodeToken       string // <data-dir>/server/node-token: a link to token, where k3s users look
 	AgentToken      string // <data-dir>/server/agent-token, with --agent-token
 	RevokedFile     string // <data-dir>/server/token-revoked: hashes of rotated-out server secrets
+	AuditLog        string // <data-dir>/server/logs/audit.log, with --profile cis
 }
 
 // AgentPaths is the node half, <data-dir>/agent.
@@ -99,6 +100,7 @@ func New(dataDir, runDir string) Layout {
 			NodeToken:       filepath.Join(server, "node-token"),
 			AgentToken:      filepath.Join(server, "agent-token"),
 			RevokedFile:     filepath.Join(server, "token-revoked"),
+			AuditLog:        filepath.Join(server, "logs", "audit.log"),
 		},
 		Agent: AgentPaths{
 			AgentDir:          agent,

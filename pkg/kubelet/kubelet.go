@@ -32,6 +32,9 @@ type Config struct {
 	Labels          []string // key=value
 	Taints          []string // key=value:Effect
 	ExtraArgs       []string // the user's --kubelet-arg values, "--key=value"
+	// ProtectKernelDefaults makes the kubelet fail rather than set the
+	// kernel tunables it needs (--protect-kernel-defaults, --profile cis).
+	ProtectKernelDefaults bool
 }
 
 // Kubelet is the kubelet component.
@@ -64,6 +67,11 @@ func (k *Kubelet) configFile() string { return filepath.Join(k.cfg.ConfigDir, "k
 // stop, so an exit on a signal is not reported as a failure.
 func (k *Kubelet) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("component", "kubelet")
+	if k.cfg.ProtectKernelDefaults {
+		if err := CheckKernelDefaults("/proc/sys"); err != nil {
+			return err
+		}
+	}
 	for _, d := range []string{k.cfg.RootDir, k.cfg.ConfigDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -153,6 +161,7 @@ tlsPrivateKeyFile: %q
 containerRuntimeEndpoint: %q
 cgroupDriver: %s
 failCgroupV1: false
+protectKernelDefaults: %t
 clusterDNS: [%q]
 clusterDomain: %q
 resolvConf: %q
@@ -164,7 +173,7 @@ evictionHard:
   imagefs.available: 5%%
   nodefs.available: 5%%
 %s`, k.cfg.PKI.ClientCA, k.cfg.PKI.KubeletServing.Cert, k.cfg.PKI.KubeletServing.Key, k.cfg.RuntimeEndpoint,
-		CgroupDriver(), k.cfg.ClusterDNS, k.cfg.ClusterDomain, ResolvConf(), gracefulShutdown(systemdLogindPresent()))
+		CgroupDriver(), k.cfg.ProtectKernelDefaults, k.cfg.ClusterDNS, k.cfg.ClusterDomain, ResolvConf(), gracefulShutdown(systemdLogindPresent()))
 }
 
 // gracefulShutdown is the kubelet's graceful node shutdown settings. A

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net"
 	"os"
 	"path/filepath"
@@ -129,6 +130,7 @@ func Run(ctx context.Context, cfg *config.Server) error {
 				PKI:              pki,
 				ConfigDir:        paths.ConfigDir,
 				Alone:            !cfg.Datastore.Shared(),
+				Hardening:        apiserverHardening(cfg, paths),
 				ExtraArgs:        config.ParseComponentArgs(cfg.KubeAPIServerArgs),
 				EncryptionConfig: secretsencrypt.Path(paths.CredDir),
 				Handlers:         joinServer.Handlers(),
@@ -184,20 +186,32 @@ func serverNode(cfg *config.Server, dirs datadir.Layout, nodeName string, nodeIP
 			Credentials: func(_ context.Context, tlsDir string) (*certs.NodePKI, error) {
 				return certs.EnsureNode(certs.NodeOptions{CADir: paths.TLSDir, Dir: tlsDir, NodeName: nodeName, NodeIPs: nodeIPs[:1]})
 			},
-			CADir:                paths.TLSDir,
-			ClusterDNS:           cfg.ClusterDNS,
-			ClusterDomain:        cfg.ClusterDomain,
-			ClusterCIDR:          cfg.ClusterCIDR,
-			FlannelBackend:       cfg.FlannelBackend,
-			FlannelIface:         cfg.FlannelIface,
-			KubeletArgs:          config.ParseComponentArgs(cfg.KubeletArgs),
-			ProxyArgs:            config.ParseComponentArgs(cfg.KubeProxyArgs),
-			Labels:               cfg.NodeLabels,
-			Taints:               cfg.NodeTaints,
-			DisableNetworkPolicy: cfg.DisableNetworkPolicy,
-			DisableKubeProxy:     cfg.DisableKubeProxy,
-			PrivateRegistry:      cfg.PrivateRegistry,
+			CADir:                 paths.TLSDir,
+			ClusterDNS:            cfg.ClusterDNS,
+			ClusterDomain:         cfg.ClusterDomain,
+			ClusterCIDR:           cfg.ClusterCIDR,
+			FlannelBackend:        cfg.FlannelBackend,
+			FlannelIface:          cfg.FlannelIface,
+			KubeletArgs:           config.ParseComponentArgs(cfg.KubeletArgs),
+			ProxyArgs:             config.ParseComponentArgs(cfg.KubeProxyArgs),
+			Labels:                cfg.NodeLabels,
+			Taints:                cfg.NodeTaints,
+			DisableNetworkPolicy:  cfg.DisableNetworkPolicy,
+			DisableKubeProxy:      cfg.DisableKubeProxy,
+			PrivateRegistry:       cfg.PrivateRegistry,
+			ProtectKernelDefaults: cfg.KernelDefaultsProtected(),
 		})...)
+}
+
+// apiserverHardening is what --profile cis adds to the API server. The
+// add-ons regente deploys run in kube-system, exempt from the restricted
+// Pod Security Standard as in RKE2's CIS profile; every other namespace
+// gets it unless its labels say otherwise.
+func apiserverHardening(cfg *config.Server, paths datadir.ServerPaths) *apiserver.Hardening {
+	if !cfg.CIS() {
+		return nil
+	}
+	return &apiserver.Hardening{AuditLog: paths.AuditLog, PodSecurityLevel: "restricted", PodSecurityExempt: []string{metav1.NamespaceSystem}}
 }
 
 // snapshotSchedule takes scheduled snapshots of the datastore, offsite too
