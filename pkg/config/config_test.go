@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,7 @@ func TestLayout(t *testing.T) {
 		KineSocket:      "/d/server/kine.sock",
 		LockFile:        "/d/server/regente.lock",
 		RevokedFile:     "/d/server/token-revoked",
+		AuditLog:        "/d/server/logs/audit.log",
 	}
 	if got := s.Paths(); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -137,5 +139,27 @@ func TestCompleteLowersDatastoreScheme(t *testing.T) {
 	}
 	if s.DatastoreEndpoint != "postgres://User:Pw@Host/DB" {
 		t.Errorf("endpoint %q, want the scheme alone lower-cased", s.DatastoreEndpoint)
+	}
+}
+
+func TestProfile(t *testing.T) {
+	s := NewServer()
+	s.Profile = "cis"
+	if err := s.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.SecretsEncryption || !s.KernelDefaultsProtected() {
+		t.Errorf("--profile cis: secrets encryption %v, kernel defaults protected %v; want both", s.SecretsEncryption, s.KernelDefaultsProtected())
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("--profile cis: %v", err)
+	}
+	s = NewServer()
+	s.Profile = "CIS-1.9"
+	if err := s.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), `--profile "CIS-1.9" is not one of [cis]`) {
+		t.Errorf("--profile CIS-1.9: got %v", err)
 	}
 }
