@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"regente.io/regente/pkg/checkconfig"
+	"regente.io/regente/pkg/cis"
 	"regente.io/regente/pkg/config"
+	"regente.io/regente/pkg/datadir"
 	"regente.io/regente/pkg/etcd"
 	"regente.io/regente/pkg/network"
 	"regente.io/regente/pkg/proxy"
@@ -29,6 +31,11 @@ Checks this host for what regente needs and prints each finding as OK, WARN
 or FAIL, with the command that fixes every WARN and FAIL. It changes nothing.
 Exit status: 0 when regente can run here (nothing failed), 1 when a check
 failed, 2 on bad flags.
+
+With --cis it checks the server running on this host instead, against the
+controls of the CIS Kubernetes Benchmark that apply to regente, probing
+the running API server, kubelets and etcd with the admin credentials of
+--data-dir. A server started with --profile cis passes every control.
 
 Flags:
 %s`
@@ -46,14 +53,14 @@ func (e ExitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 func (e ExitStatus) ExitCode() int { return int(e) }
 
 // Run runs `regente check-config args...`.
-func Run(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if code := run(args, stdout, stderr); code != 0 {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if code := run(ctx, args, stdout, stderr); code != 0 {
 		return ExitStatus(code)
 	}
 	return nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	server, agent := config.NewServer(), config.NewAgent()
 	fs := pflag.NewFlagSet("check-config", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -63,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	apiPort := fs.Int("https-listen-port", server.HTTPSListenPort, "The server's --https-listen-port")
 	withEtcd := fs.Bool("etcd", false, "Also check the embedded etcd ports (servers with --cluster-init, or joining one with --server)")
 	output := fs.String("output", "text", "Output format: text or json")
+	withCIS := fs.Bool("cis", false, "Check the server running on this host against the CIS Kubernetes Benchmark instead of checking the host")
 	if err := config.LoadVerb("check-config", fs, dirs, args, os.LookupEnv, "https-listen-port"); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprintf(stdout, usage, fs.FlagUsages())
@@ -81,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, fmt.Sprintf("--https-listen-port %d is out of range: use a port between 1 and 65535", *apiPort))
 	}
 	layout := dirs.Layout()
+	if *withCIS {
+		return runCIS(ctx, layout, *output, stdout, stderr)
+	}
 	opts := checkconfig.Options{
 		Root:    "/",
 		DataDir: dirs.DataDir,
@@ -122,6 +133,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		fmt.Fprintf(stdout, "Checking this host for regente --role %s (data dir %s)\n\n", *role, dirs.DataDir)
+		checkconfig.Print(stdout, results)
+	}
+	if !checkconfig.CanRun(results) {
+		return 1
+	}
+	return 0
+}
+
+// runCIS checks the running server against the CIS benchmark.
+func runCIS(ctx context.Context, layout datadir.Layout, output string, stdout, stderr io.Writer) int {
+	results, err := cis.Run(ctx, cis.Options{Layout: layout})
+	if err != nil {
+		fmt.Fprintf(stderr, "check-config --cis: %v\n", err)
+		return 1
+	}
+	if output == "json" {
+		if err := checkconfig.WriteJSON(stdout, results); err != nil {
+			fmt.Fprintf(stderr, "check-config: write the result: %v\n", err)
+			return 1
+		}
+	} else {
+		fmt.Fprintf(stdout, "Checking the server of data dir %s against the CIS Kubernetes Benchmark\n\n", layout.DataDir)
 		checkconfig.Print(stdout, results)
 	}
 	if !checkconfig.CanRun(results) {
