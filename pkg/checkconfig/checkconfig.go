@@ -99,7 +99,17 @@ func CanRun(results []Result) bool {
 // Print writes one line per finding, its fix on the next line, and a
 // summary.
 func Print(w io.Writer, results []Result) {
-	var warns, fails int
+	warns, fails := PrintFindings(w, results)
+	if fails > 0 {
+		fmt.Fprintf(w, "\nregente cannot run on this host: %d failed, %d warnings\n", fails, warns)
+		return
+	}
+	fmt.Fprintf(w, "\nregente can run on this host: %d warnings\n", warns)
+}
+
+// PrintFindings writes one line per finding and its fix on the next
+// line, and counts the warnings and failures.
+func PrintFindings(w io.Writer, results []Result) (warns, fails int) {
 	for _, r := range results {
 		fmt.Fprintf(w, "%-4s  %-20s %s\n", r.Status, r.Name, r.Detail)
 		if r.Fix != "" {
@@ -112,11 +122,7 @@ func Print(w io.Writer, results []Result) {
 			fails++
 		}
 	}
-	if fails > 0 {
-		fmt.Fprintf(w, "\nregente cannot run on this host: %d failed, %d warnings\n", fails, warns)
-		return
-	}
-	fmt.Fprintf(w, "\nregente can run on this host: %d warnings\n", warns)
+	return warns, fails
 }
 
 // WriteJSON writes the findings and the verdict as one JSON object.

@@ -106,6 +106,20 @@ func TestAgent(t *testing.T) {
 	s.start()
 	s.waitNodeReady(t)
 
+	t.Run("CIS self-check without the profile fails what the profile adds", func(t *testing.T) {
+		code, out, status := cisCheck(t, s)
+		want := map[string]string{"1.2.1": "OK", "1.2.6-8": "OK", "1.2.15": "OK", "1.2.16": "OK", "1.1.19/20": "OK", "4.2.1-3": "OK", "4.2.4": "OK",
+			"1.3.7": "OK", "1.4.2": "OK", "1.2.17-20": "FAIL", "1.2.29-31": "FAIL", "4.2.6": "FAIL", "5.2": "FAIL"}
+		for id, st := range want {
+			if status[id] != st {
+				t.Errorf("control %s: %s, want %s", id, status[id], st)
+			}
+		}
+		if code != 1 || !strings.Contains(out, "fix: start the server (and agents) with --profile cis") {
+			t.Errorf("exit %d, want 1 with the fix:\n%s", code, out)
+		}
+	})
+
 	t.Run("images dir imported, corrupt archive reported by name", func(t *testing.T) {
 		log := s.log.String()
 		if !strings.Contains(log, "Skipping image archive") || !strings.Contains(log, "corrupt.tar") {

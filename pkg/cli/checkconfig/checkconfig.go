@@ -155,7 +155,8 @@ func runCIS(ctx context.Context, layout datadir.Layout, output string, stdout, s
 		}
 	} else {
 		fmt.Fprintf(stdout, "Checking the server of data dir %s against the CIS Kubernetes Benchmark\n\n", layout.DataDir)
-		checkconfig.Print(stdout, results)
+		_, fails := checkconfig.PrintFindings(stdout, results)
+		fmt.Fprintf(stdout, "\n%d of %d controls pass\n", len(results)-fails, len(results))
 	}
 	if !checkconfig.CanRun(results) {
 		return 1
