@@ -149,7 +149,7 @@ func benchSingleServer(bin string, writes time.Duration, extra []string, snapsho
 // own network namespace, through the first.
 func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error) {
 	var r datastoreResult
-	err := etcdCluster(bin, nil, func(kubeconfig string, _ int, _ func() string) error {
+	err := etcdCluster(bin, nil, func(kubeconfig string, _ []*nscluster.Node) error {
 		var err error
 		r, err = apiWorkload(kubeconfig, writes)
 		r.snapshot, r.snapshotSize, r.rest = "as 1 member", "as 1 member", "as 1 member"
@@ -159,9 +159,10 @@ func benchEtcdCluster(bin string, writes time.Duration) (datastoreResult, error)
 }
 
 // etcdCluster starts three servers on embedded etcd, each in its own
-// network namespace, with extra flags, and runs measure with the first's kubeconfig, process
-// id and log once the other two are voting members.
-func etcdCluster(bin string, extra []string, measure func(kubeconfig string, pid int, log func() string) error) error {
+// network namespace, with extra flags, and runs measure with the first's
+// kubeconfig and the three servers once the other two are voting members.
+// Each server's own kubeconfig is ownKubeconfig.
+func etcdCluster(bin string, extra []string, measure func(kubeconfig string, nodes []*nscluster.Node) error) error {
 	network := nscluster.Network{Bridge: "rgbe0", Subnet: "10.94.0", Names: []string{"e1", "e2", "e3"}}
 	if err := network.Setup(); err != nil {
 		return err
@@ -192,7 +193,7 @@ func etcdCluster(bin string, extra []string, measure func(kubeconfig string, pid
 			return err
 		}
 		nodes = append(nodes, n)
-		own := filepath.Join(n.Dir, "admin-remote.yaml")
+		own := ownKubeconfig(n)
 		if err := waitFor(3*time.Minute, name+" serving", func() bool {
 			b, err := os.ReadFile(filepath.Join(n.Dir, "admin.yaml"))
 			if err != nil {
@@ -209,7 +210,7 @@ func etcdCluster(bin string, extra []string, measure func(kubeconfig string, pid
 				return err
 			}
 			join = []string{"--server", "https://" + n.IP + ":6443", "--token", strings.TrimSpace(string(token))}
-			if err := os.Rename(own, kubeconfig); err != nil {
+			if err := copyFile(own, kubeconfig); err != nil {
 				return err
 			}
 		}
@@ -220,7 +221,19 @@ func etcdCluster(bin string, extra []string, measure func(kubeconfig string, pid
 	}); err != nil {
 		return err
 	}
-	return measure(kubeconfig, nodes[0].Pid(), nodes[0].Log.String)
+	return measure(kubeconfig, nodes)
+}
+
+// ownKubeconfig is the admin kubeconfig that reaches server n's own API
+// server, at its address in its network namespace.
+func ownKubeconfig(n *nscluster.Node) string { return filepath.Join(n.Dir, "admin-remote.yaml") }
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
 }
 
 // apiWorkload is the workload every datastore gets: creates at

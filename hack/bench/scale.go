@@ -126,8 +126,8 @@ func benchScale(bin string, o scaleOptions) error {
 		{"sqlite", "SQLite (kine)", single()},
 		{"etcd", "embedded etcd, 1 member", single("--cluster-init")},
 		{"etcd3", "embedded etcd, 3 members", func(measure func(scaleTarget) error) error {
-			return etcdCluster(bin, o.serverFlags, func(kubeconfig string, first int, log func() string) error {
-				return measure(scaleTarget{kubeconfig: kubeconfig, pid: first, log: log})
+			return etcdCluster(bin, o.serverFlags, func(kubeconfig string, nodes []*nscluster.Node) error {
+				return measure(scaleTarget{kubeconfig: kubeconfig, pid: nodes[0].Pid(), log: nodes[0].Log.String})
 			})
 		}},
 		{"postgres", "PostgreSQL 15 (kine)", func(measure func(scaleTarget) error) error {
