@@ -17,7 +17,7 @@ func TestAdmissionConfigLoads(t *testing.T) {
 	var admission struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
-		Plugins []struct {
+		Plugins    []struct {
 			Name          string         `json:"name"`
 			Configuration map[string]any `json:"configuration"`
 		} `json:"plugins"`
