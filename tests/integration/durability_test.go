@@ -54,3 +54,22 @@ func TestKill9UnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// stopLoad lets the watch catch up, stops load, and fails t when fewer
+// than minAcked writes were acknowledged, or when one was lost or the
+// watch skipped or repeated a revision.
+func stopLoad(t *testing.T, ctx context.Context, load *faults.Load, minAcked int) {
+	t.Helper()
+	time.Sleep(2 * time.Second)
+	report, err := load.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", report)
+	if report.Acknowledged < minAcked {
+		t.Errorf("only %d writes acknowledged: the load did not run", report.Acknowledged)
+	}
+	if err := report.Err(); err != nil {
+		t.Error(err)
+	}
+}

@@ -185,18 +185,7 @@ func TestEmbeddedEtcdHA(t *testing.T) {
 		}
 		time.Sleep(time.Second + rand.N(2*time.Second))
 		fault(load)
-		time.Sleep(2 * time.Second)
-		report, err := load.Stop(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s", report)
-		if report.Acknowledged < 500 {
-			t.Errorf("only %d writes acknowledged: the load did not run", report.Acknowledged)
-		}
-		if err := report.Err(); err != nil {
-			t.Error(err)
-		}
+		stopLoad(t, ctx, load, 500)
 	}
 
 	t.Run("a killed member loses no acknowledged write and catches up", func(t *testing.T) {

@@ -201,18 +201,7 @@ func TestServersOnPostgres(t *testing.T) {
 			}
 			t.Logf("kill -9 of %s: writes through s2 acknowledged again %s after", n.Name, d.Round(time.Millisecond))
 		}
-		time.Sleep(2 * time.Second)
-		report, err := load.Stop(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s", report)
-		if report.Acknowledged < 500 {
-			t.Errorf("only %d writes acknowledged: the load did not run", report.Acknowledged)
-		}
-		if err := report.Err(); err != nil {
-			t.Error(err)
-		}
+		stopLoad(t, ctx, load, 500)
 	})
 
 	a1.Args = []string{bin, "agent", "--config", "", "--data-dir", a1.DataDir, "--run-dir", a1.RunDir, "--node-name", "a1",
